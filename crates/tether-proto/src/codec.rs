@@ -101,7 +101,7 @@ pub fn encode<T: Serialize>(msg: &T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Media, PeerInfo, PeerLeaveReason, PeerPresence, ResumeRequest};
+    use crate::{DepartedPeer, Media, PeerInfo, PeerLeaveReason, PeerPresence, ResumeRequest};
 
     #[test]
     fn client_messages_round_trip() {
@@ -114,10 +114,9 @@ mod tests {
                 token: Some("t".into()),
                 resume: Some(ResumeRequest {
                     session_id: "s".into(),
-                    last_seq: 3,
                 }),
             },
-            ClientMessage::Ping { seq: 1, ack: 2 },
+            ClientMessage::Ping { seq: 1 },
             ClientMessage::Publish {
                 audio: true,
                 video: false,
@@ -138,7 +137,6 @@ mod tests {
             ServerMessage::Welcome {
                 session_id: "abc".into(),
                 resumed: false,
-                seq: 4,
                 peers: vec![PeerInfo {
                     uid: 2,
                     name: "Bo".into(),
@@ -148,12 +146,15 @@ mod tests {
                         video: true,
                     }),
                 }],
+                departed: vec![DepartedPeer {
+                    uid: 3,
+                    reason: PeerLeaveReason::Quit,
+                }],
                 publishing: None,
                 session_timeout_ms: 10_000,
                 token_expires_in_ms: Some(5),
             },
             ServerMessage::PeerLeave {
-                seq: 9,
                 uid: 2,
                 reason: PeerLeaveReason::ServerTimeout,
             },
@@ -173,13 +174,12 @@ mod tests {
     #[test]
     fn wire_names_are_kebab_and_camel_case() {
         let text = encode(&ServerMessage::PeerLeave {
-            seq: 1,
             uid: 1,
             reason: PeerLeaveReason::ServerTimeout,
         });
         assert_eq!(
             text,
-            r#"{"type":"peer-leave","seq":1,"uid":1,"reason":"SERVER_TIMEOUT"}"#
+            r#"{"type":"peer-leave","uid":1,"reason":"SERVER_TIMEOUT"}"#
         );
         let text = encode(&ClientMessage::RenewToken { token: "t".into() });
         assert_eq!(text, r#"{"type":"renew-token","token":"t"}"#);
@@ -188,7 +188,10 @@ mod tests {
     #[test]
     fn bad_frames_say_what_is_wrong() {
         assert!(matches!(decode_client("{"), Err(DecodeError::Malformed(_))));
-        assert!(matches!(decode_client("[1]"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode_client("[1]"),
+            Err(DecodeError::Malformed(_))
+        ));
         assert!(matches!(
             decode_client(r#"{"type":3}"#),
             Err(DecodeError::Malformed(_))

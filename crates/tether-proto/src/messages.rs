@@ -18,9 +18,6 @@ pub struct Media {
 pub struct ResumeRequest {
     /// The session id the server gave in its last `welcome`.
     pub session_id: String,
-    /// The highest event `seq` the client has processed; the server replays
-    /// what came after it.
-    pub last_seq: u64,
 }
 
 /// Messages a client sends.
@@ -49,14 +46,11 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<ResumeRequest>,
     },
-    /// Keepalive; the server answers with `pong`. `ack` is the highest event
-    /// `seq` processed, so the server can drop its replay buffer up to there.
+    /// Keepalive; the server answers with `pong`. Any frame counts as "heard
+    /// from" for presence.
     Ping {
         /// Echoed back in `pong`.
         seq: u64,
-        /// Highest event seq the client has processed.
-        #[serde(default)]
-        ack: u64,
     },
     /// Start (or change) publishing.
     Publish {
@@ -99,6 +93,16 @@ pub struct PeerInfo {
     /// What it publishes, if anything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<Media>,
+}
+
+/// A peer that left recently, listed in `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepartedPeer {
+    /// The peer.
+    pub uid: u32,
+    /// Why it left.
+    pub reason: PeerLeaveReason,
 }
 
 /// Why a peer left (SPEC §4).
@@ -166,8 +170,9 @@ pub enum ErrorCode {
 
 /// Messages the server sends.
 ///
-/// Roster messages (`peer-*`, `stream-*`) carry a per-session `seq`, strictly
-/// increasing; a resumed session replays those the client has not acknowledged.
+/// Roster messages (`peer-*`, `stream-*`) are only sent to an attached
+/// connection, in order. While a session is detached nothing is queued: the
+/// next `welcome` carries the whole roster, and the client reconciles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
@@ -182,10 +187,12 @@ pub enum ServerMessage {
         session_id: String,
         /// True when an earlier session was resumed; false for a new session.
         resumed: bool,
-        /// The seq of the last roster message already reflected in `peers`.
-        seq: u64,
         /// Everyone else in the channel right now.
         peers: Vec<PeerInfo>,
+        /// Peers that left this channel recently (newest last), so a client
+        /// that was away can tell why someone it knew is gone.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        departed: Vec<DepartedPeer>,
         /// What this session publishes according to the server.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         publishing: Option<Media>,
@@ -202,8 +209,6 @@ pub enum ServerMessage {
     },
     /// A peer joined.
     PeerOnline {
-        /// Roster seq.
-        seq: u64,
         /// The peer.
         uid: u32,
         /// Its display name.
@@ -211,8 +216,6 @@ pub enum ServerMessage {
     },
     /// A peer left.
     PeerLeave {
-        /// Roster seq.
-        seq: u64,
         /// The peer.
         uid: u32,
         /// Why.
@@ -220,22 +223,16 @@ pub enum ServerMessage {
     },
     /// A peer's connection dropped; its session is kept for a while.
     PeerReconnecting {
-        /// Roster seq.
-        seq: u64,
         /// The peer.
         uid: u32,
     },
     /// A reconnecting peer resumed its session.
     PeerReconnected {
-        /// Roster seq.
-        seq: u64,
         /// The peer.
         uid: u32,
     },
     /// A peer published (or changed what it publishes).
     StreamAdded {
-        /// Roster seq.
-        seq: u64,
         /// The publisher.
         uid: u32,
         /// Audio published.
@@ -245,8 +242,6 @@ pub enum ServerMessage {
     },
     /// A peer's stream went away.
     StreamRemoved {
-        /// Roster seq.
-        seq: u64,
         /// The publisher.
         uid: u32,
         /// Why.
@@ -274,15 +269,12 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// The roster seq of a roster message, if this is one.
-    pub fn roster_seq(&self) -> Option<u64> {
+    /// The fatal error code, if this message ends the connection for good.
+    pub fn fatal_code(&self) -> Option<ErrorCode> {
         match self {
-            Self::PeerOnline { seq, .. }
-            | Self::PeerLeave { seq, .. }
-            | Self::PeerReconnecting { seq, .. }
-            | Self::PeerReconnected { seq, .. }
-            | Self::StreamAdded { seq, .. }
-            | Self::StreamRemoved { seq, .. } => Some(*seq),
+            Self::Error {
+                code, fatal: true, ..
+            } => Some(*code),
             _ => None,
         }
     }
