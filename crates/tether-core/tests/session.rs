@@ -1,0 +1,811 @@
+//! Simulated-time tests of the session: every transition and reason, the
+//! probe schedule, the give-up deadline, resume versus rejoin.
+
+mod sim;
+
+use std::time::Duration;
+
+use sim::{config, ServerMode, Sim};
+use tether_core::{
+    ConnectMode, ConnectionState as S, Input, InterruptCause, ReconnectMode, SessionError,
+    SessionEvent, StateReason as R, Timing,
+};
+use tether_proto::{
+    ClientMessage, ErrorCode, Media, PeerInfo, PeerLeaveReason, PeerPresence, ServerMessage,
+    StreamRemovedReason, CLOSE_GOING_AWAY,
+};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn live_conn(sim: &Sim) -> tether_core::ConnId {
+    sim.sent
+        .iter()
+        .rev()
+        .find(|(_, _, m)| matches!(m, ClientMessage::Hello { .. }))
+        .map(|(_, c, _)| *c)
+        .expect("a hello was sent")
+}
+
+fn cut(sim: &mut Sim) {
+    sim.net_up = false;
+}
+
+#[test]
+fn join_emits_connecting_connected_and_connected_event() {
+    let mut sim = Sim::new(config());
+    sim.peers = vec![PeerInfo {
+        uid: 2,
+        name: "Bo".into(),
+        presence: PeerPresence::Online,
+        stream: Some(Media {
+            audio: true,
+            video: true,
+        }),
+    }];
+    sim.join_connected();
+    assert_eq!(
+        sim.state_changes(),
+        vec![
+            (S::Disconnected, S::Connecting, R::Join),
+            (S::Connecting, S::Connected, R::JoinSuccess),
+        ]
+    );
+    let names: Vec<_> = sim.events.iter().map(|(_, e)| e.clone()).collect();
+    assert!(matches!(
+        names[2],
+        SessionEvent::Connected {
+            mode: ConnectMode::Join,
+            ..
+        }
+    ));
+    assert_eq!(
+        names[3],
+        SessionEvent::PeerOnline {
+            uid: 2,
+            name: "Bo".into()
+        }
+    );
+    assert_eq!(
+        names[4],
+        SessionEvent::StreamAdded {
+            uid: 2,
+            audio: true,
+            video: true
+        }
+    );
+    // CONNECTED one dial plus one hello round trip after join.
+    let connected_at = sim.last_change_at(S::Connected).expect("connected");
+    assert_eq!(sim.elapsed_ms(connected_at), 40);
+}
+
+#[test]
+fn join_twice_is_refused() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let now = sim.now;
+    assert_eq!(
+        sim.session.handle_input(Input::Join, now),
+        Err(SessionError::AlreadyJoined(S::Connected))
+    );
+}
+
+#[test]
+fn keepalive_pings_every_interval_and_times_out_at_the_threshold() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    sim.clear_log();
+    sim.run_for(Duration::from_secs(2));
+    let pings = sim
+        .sent
+        .iter()
+        .filter(|(_, _, m)| matches!(m, ClientMessage::Ping { .. }))
+        .count();
+    assert_eq!(pings, 8, "one ping per 250 ms");
+
+    // Silence from now: the last pong arrives one rtt after the last ping.
+    cut(&mut sim);
+    let cut_at = sim.now;
+    sim.run_for(Duration::from_secs(5));
+    let interrupted = sim
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SessionEvent::ConnectionStateChanged {
+                cur: S::Connecting,
+                reason: R::Interrupted,
+                detail,
+                ..
+            } => Some((*t, detail.clone())),
+            _ => None,
+        })
+        .expect("interrupted");
+    let (at, detail) = interrupted;
+    let waited = at.duration_since(cut_at);
+    assert!(
+        waited <= Duration::from_secs(3),
+        "dead link noticed after {waited:?}"
+    );
+    assert!(waited >= Duration::from_millis(2700), "{waited:?}");
+    assert_eq!(detail.cause, Some(InterruptCause::KeepaliveTimeout));
+    assert_eq!(detail.attempt, Some(1));
+    assert_eq!(detail.mode, Some(ReconnectMode::Resume));
+    assert_eq!(detail.give_up_at, Some(at + Duration::from_secs(20 * 60)));
+}
+
+#[test]
+fn socket_close_interrupts_at_once_and_1001_means_server_restart() {
+    for (code, cause) in [
+        (None, InterruptCause::SocketClosed),
+        (Some(1006), InterruptCause::SocketClosed),
+        (Some(CLOSE_GOING_AWAY), InterruptCause::ServerRestart),
+    ] {
+        let mut sim = Sim::new(config());
+        sim.join_connected();
+        let conn = live_conn(&sim);
+        sim.clear_log();
+        sim.input(Input::TransportClosed {
+            conn,
+            code,
+            reason: "closed".into(),
+        });
+        match &sim.events[0].1 {
+            SessionEvent::ConnectionStateChanged {
+                prev: S::Connected,
+                cur: S::Connecting,
+                reason: R::Interrupted,
+                detail,
+            } => assert_eq!(detail.cause, Some(cause)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            sim.events[1].1,
+            SessionEvent::ReconnectAttempt { attempt: 1, .. }
+        ));
+        assert_eq!(sim.connects.len(), 1, "first attempt starts at once");
+        sim.run_for(Duration::from_millis(100));
+        assert_eq!(sim.state(), S::Connected);
+    }
+}
+
+#[test]
+fn going_away_message_means_server_restart() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let conn = live_conn(&sim);
+    sim.clear_log();
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::GoingAway,
+    });
+    assert!(matches!(
+        &sim.events[0].1,
+        SessionEvent::ConnectionStateChanged { detail, .. }
+            if detail.cause == Some(InterruptCause::ServerRestart)
+    ));
+}
+
+#[test]
+fn network_hint_probes_and_interrupts_only_if_the_server_is_silent() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    sim.clear_log();
+    // A hint while the server still answers: a ping, no interruption.
+    sim.input(Input::NetworkChanged);
+    assert!(matches!(sim.sent[0].2, ClientMessage::Ping { .. }));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.state(), S::Connected);
+
+    // A hint when the link is really gone: interrupted 500 ms later.
+    cut(&mut sim);
+    let at = sim.now;
+    sim.input(Input::NetworkChanged);
+    sim.run_for(Duration::from_secs(1));
+    let (t, cause) = sim
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SessionEvent::ConnectionStateChanged { detail, .. } => Some((*t, detail.cause)),
+            _ => None,
+        })
+        .expect("interrupted");
+    assert_eq!(cause, Some(InterruptCause::NetworkChanged));
+    assert_eq!(t.duration_since(at), Duration::from_millis(500));
+}
+
+#[test]
+fn probes_stay_within_bounds_and_reconnect_within_one_second_of_restore() {
+    for seed in 0..20u64 {
+        let mut sim = Sim::new(config().with_rng_seed(seed));
+        sim.join_connected();
+        cut(&mut sim);
+        let cut_at = sim.now;
+        sim.run_for(Duration::from_secs(60));
+        assert_eq!(sim.state(), S::Connecting);
+        let times = sim.connect_times(cut_at);
+        assert!(times.len() > 90, "probing often: {}", times.len());
+        for pair in times.windows(2) {
+            let gap = pair[1].duration_since(pair[0]);
+            assert!(gap <= Duration::from_millis(600), "gap {gap:?}");
+            assert!(gap >= Duration::from_millis(50), "gap {gap:?}");
+        }
+        // Never more than the allowed number of attempts in flight.
+        let connects = sim.connects.len();
+        let closes = sim.closed.len();
+        assert!(connects - closes <= 3 + 1, "{connects} {closes}");
+
+        sim.net_up = true;
+        let restored = sim.now;
+        sim.run_for(Duration::from_secs(2));
+        let back = sim.last_change_at(S::Connected).expect("reconnected");
+        let took = back.duration_since(restored);
+        assert!(took <= Duration::from_millis(640), "seed {seed}: {took:?}");
+    }
+}
+
+#[test]
+fn link_down_dials_fail_fast_and_keep_probing() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    cut(&mut sim);
+    sim.dial_fails_fast = true;
+    let conn = live_conn(&sim);
+    sim.input(Input::TransportClosed {
+        conn,
+        code: None,
+        reason: "reset".into(),
+    });
+    sim.run_for(Duration::from_secs(10));
+    let attempts: Vec<u32> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SessionEvent::ReconnectAttempt { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert!(attempts.len() > 15);
+    assert_eq!(attempts, (1..=attempts.len() as u32).collect::<Vec<_>>());
+    // The OS says the network is back: the next attempt starts at once.
+    sim.net_up = true;
+    let at = sim.now;
+    sim.input(Input::NetworkChanged);
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(
+        sim.last_change_at(S::Connected)
+            .map(|t| t.duration_since(at)),
+        Some(40 * MS)
+    );
+}
+
+#[test]
+fn retry_now_skips_the_wait() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(8));
+    sim.net_up = true;
+    let at = sim.now;
+    sim.input(Input::RetryNow);
+    sim.run_for(Duration::from_millis(45));
+    assert_eq!(
+        sim.last_change_at(S::Connected)
+            .map(|t| t.duration_since(at)),
+        Some(40 * MS)
+    );
+}
+
+#[test]
+fn gives_up_at_the_deadline_and_never_retries_after() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(3 * 3600));
+    let (t, last) = sim.events.last().cloned().expect("events");
+    assert!(matches!(
+        last,
+        SessionEvent::ConnectionStateChanged {
+            prev: S::Connecting,
+            cur: S::Disconnected,
+            reason: R::GaveUp,
+            ..
+        }
+    ));
+    let interrupted = sim.last_change_at(S::Connecting).expect("interrupted");
+    assert_eq!(t.duration_since(interrupted), Duration::from_secs(20 * 60));
+    assert!(
+        sim.connect_times(t).is_empty(),
+        "no attempt after giving up"
+    );
+    assert_eq!(sim.state(), S::Disconnected);
+}
+
+#[test]
+fn give_up_deadline_is_configurable() {
+    let timing = Timing {
+        give_up_after: Duration::from_secs(5),
+        ..Timing::default()
+    };
+    let mut sim = Sim::new(config().with_timing(timing));
+    sim.join_connected();
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(30));
+    let interrupted = sim.last_change_at(S::Connecting).expect("interrupted");
+    let gave_up = sim.last_change_at(S::Disconnected).expect("gave up");
+    assert_eq!(gave_up.duration_since(interrupted), Duration::from_secs(5));
+}
+
+#[test]
+fn first_join_fails_after_the_join_timeout() {
+    let mut sim = Sim::new(config());
+    sim.net_up = false;
+    sim.input(Input::Join);
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(
+        sim.state_changes(),
+        vec![
+            (S::Disconnected, S::Connecting, R::Join),
+            (S::Connecting, S::Disconnected, R::JoinFailed),
+        ]
+    );
+    assert_eq!(
+        sim.last_change_at(S::Disconnected)
+            .map(|t| sim.elapsed_ms(t)),
+        Some(30_000)
+    );
+    // No reconnect-attempt events for a first join.
+    assert!(!sim
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, SessionEvent::ReconnectAttempt { .. })));
+}
+
+#[test]
+fn resume_inside_the_server_window_keeps_the_session() {
+    let mut sim = Sim::new(config());
+    sim.peers = vec![PeerInfo {
+        uid: 2,
+        name: "Bo".into(),
+        presence: PeerPresence::Online,
+        stream: None,
+    }];
+    sim.join_connected();
+    sim.input(Input::Publish(Media {
+        audio: true,
+        video: true,
+    }));
+    sim.run_for(Duration::from_millis(100));
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(5));
+    sim.net_up = true;
+    sim.clear_log();
+    sim.run_for(Duration::from_secs(2));
+    let modes: Vec<_> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SessionEvent::Connected { mode, .. } => Some(*mode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modes, vec![ConnectMode::Resume]);
+    // Same session, nothing re-published, no roster events.
+    assert!(!sim
+        .sent
+        .iter()
+        .any(|(_, _, m)| matches!(m, ClientMessage::Publish { .. })));
+    assert!(!sim.events.iter().any(|(_, e)| matches!(
+        e,
+        SessionEvent::PeerOnline { .. } | SessionEvent::PeerLeave { .. }
+    )));
+    let hello_resume = sim.sent.iter().any(|(_, _, m)| {
+        matches!(m, ClientMessage::Hello { resume: Some(r), .. } if r.session_id == "s1")
+    });
+    assert!(hello_resume);
+}
+
+#[test]
+fn rejoin_after_the_window_republishes_and_reconciles() {
+    let mut sim = Sim::new(config());
+    sim.peers = vec![PeerInfo {
+        uid: 2,
+        name: "Bo".into(),
+        presence: PeerPresence::Online,
+        stream: None,
+    }];
+    sim.join_connected();
+    sim.input(Input::Publish(Media {
+        audio: true,
+        video: false,
+    }));
+    sim.run_for(Duration::from_millis(100));
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(15));
+    // Attempt modes switch from RESUME to REJOIN once the window has passed.
+    let modes: Vec<ReconnectMode> = sim
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SessionEvent::ReconnectAttempt { mode, .. } => Some(*mode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(modes.first(), Some(&ReconnectMode::Resume));
+    assert_eq!(modes.last(), Some(&ReconnectMode::Rejoin));
+    // While away, Bo left and Cy came.
+    sim.peers = vec![PeerInfo {
+        uid: 3,
+        name: "Cy".into(),
+        presence: PeerPresence::Online,
+        stream: None,
+    }];
+    sim.net_up = true;
+    sim.clear_log();
+    sim.run_for(Duration::from_secs(2));
+    let evs: Vec<SessionEvent> = sim
+        .events
+        .iter()
+        .map(|(_, e)| e.clone())
+        .filter(|e| !matches!(e, SessionEvent::ReconnectAttempt { .. }))
+        .collect();
+    assert!(matches!(
+        &evs[0],
+        SessionEvent::ConnectionStateChanged {
+            reason: R::ReconnectSuccess,
+            detail,
+            ..
+        } if detail.mode == Some(ReconnectMode::Rejoin)
+    ));
+    assert!(matches!(
+        evs[1],
+        SessionEvent::Connected {
+            mode: ConnectMode::Rejoin,
+            ..
+        }
+    ));
+    assert_eq!(
+        evs[2],
+        SessionEvent::PeerLeave {
+            uid: 2,
+            reason: PeerLeaveReason::Quit
+        }
+    );
+    assert_eq!(
+        evs[3],
+        SessionEvent::PeerOnline {
+            uid: 3,
+            name: "Cy".into()
+        }
+    );
+    assert!(sim.sent.iter().any(|(_, _, m)| *m
+        == ClientMessage::Publish {
+            audio: true,
+            video: false
+        }));
+    assert_eq!(
+        sim.publishing,
+        Some(Media {
+            audio: true,
+            video: false
+        })
+    );
+}
+
+#[test]
+fn fatal_errors_end_at_once_without_retry() {
+    for (code, reason) in [
+        (ErrorCode::InvalidToken, R::InvalidToken),
+        (ErrorCode::TokenExpired, R::TokenExpired),
+        (ErrorCode::UidConflict, R::UidConflict),
+        (ErrorCode::Kicked, R::Kicked),
+        (ErrorCode::InvalidChannel, R::ServerRejected),
+        (ErrorCode::VersionMismatch, R::ServerRejected),
+    ] {
+        // During the first join.
+        let mut sim = Sim::new(config());
+        sim.server = ServerMode::Refuse(code);
+        sim.input(Input::Join);
+        sim.run_for(Duration::from_secs(120));
+        assert_eq!(
+            sim.state_changes(),
+            vec![
+                (S::Disconnected, S::Connecting, R::Join),
+                (S::Connecting, S::Disconnected, reason),
+            ]
+        );
+        assert_eq!(sim.connects.len(), 1, "no retry loop for {code:?}");
+
+        // While connected.
+        let mut sim = Sim::new(config());
+        sim.join_connected();
+        let conn = live_conn(&sim);
+        sim.clear_log();
+        sim.input(Input::Message {
+            conn,
+            msg: ServerMessage::Error {
+                code,
+                message: "m".into(),
+                fatal: true,
+            },
+        });
+        sim.run_for(Duration::from_secs(120));
+        assert_eq!(
+            sim.state_changes(),
+            vec![(S::Connected, S::Disconnected, reason)]
+        );
+        assert!(sim.connects.is_empty());
+
+        // While reconnecting.
+        let mut sim = Sim::new(config());
+        sim.join_connected();
+        cut(&mut sim);
+        sim.run_for(Duration::from_secs(4));
+        sim.server = ServerMode::Refuse(code);
+        sim.net_up = true;
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(sim.state(), S::Disconnected);
+        let end = sim.last_change_at(S::Disconnected).expect("ended");
+        assert!(sim.connect_times(end + MS).is_empty());
+    }
+}
+
+#[test]
+fn non_fatal_errors_become_exceptions() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let conn = live_conn(&sim);
+    sim.clear_log();
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            fatal: false,
+        },
+    });
+    assert_eq!(
+        sim.events[0].1,
+        SessionEvent::Exception {
+            code: "RATE_LIMITED".into(),
+            message: "slow down".into()
+        }
+    );
+    assert_eq!(sim.state(), S::Connected);
+}
+
+#[test]
+fn leave_while_connected_waits_for_bye() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    sim.clear_log();
+    sim.input(Input::Leave);
+    assert_eq!(sim.sent[0].2, ClientMessage::Leave);
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(
+        sim.state_changes(),
+        vec![
+            (S::Connected, S::Disconnecting, R::Leave),
+            (S::Disconnecting, S::Disconnected, R::Leave),
+        ]
+    );
+    let t = sim.last_change_at(S::Disconnected).expect("left");
+    let t0 = sim.last_change_at(S::Disconnecting).expect("leaving");
+    assert_eq!(t.duration_since(t0), sim.rtt, "ends on the bye");
+}
+
+#[test]
+fn leave_without_bye_ends_after_the_leave_timeout() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    cut(&mut sim);
+    sim.clear_log();
+    sim.input(Input::Leave);
+    sim.run_for(Duration::from_secs(5));
+    let t0 = sim.last_change_at(S::Disconnecting).expect("leaving");
+    let t = sim.last_change_at(S::Disconnected).expect("left");
+    assert_eq!(t.duration_since(t0), Duration::from_secs(1));
+}
+
+#[test]
+fn leave_during_reconnect_stops_reconnecting() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    cut(&mut sim);
+    sim.run_for(Duration::from_secs(5));
+    sim.clear_log();
+    sim.input(Input::Leave);
+    sim.net_up = true;
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(
+        sim.state_changes(),
+        vec![
+            (S::Connecting, S::Disconnecting, R::Leave),
+            (S::Disconnecting, S::Disconnected, R::Leave),
+        ]
+    );
+    assert!(sim.connects.is_empty(), "no attempt after leave");
+    assert_eq!(sim.state(), S::Disconnected);
+}
+
+#[test]
+fn a_session_can_join_again_after_leaving() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    sim.input(Input::Leave);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.state(), S::Disconnected);
+    sim.join_connected();
+}
+
+#[test]
+fn token_will_expire_and_did_expire_fire_once_and_renewal_resets() {
+    let mut sim = Sim::new(config().with_token(Some("t1".into())));
+    sim.auto = true;
+    sim.input(Input::Join);
+    sim.run_for(Duration::from_millis(25));
+    // Answer the hello by hand with a token expiring in 60 s.
+    let conn = live_conn(&sim);
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::Welcome {
+            session_id: "x".into(),
+            resumed: false,
+            peers: vec![],
+            departed: vec![],
+            publishing: None,
+            session_timeout_ms: 10_000,
+            token_expires_in_ms: Some(60_000),
+        },
+    });
+    let welcomed = sim.now;
+    sim.run_for(Duration::from_secs(45));
+    let warned: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, SessionEvent::TokenPrivilegeWillExpire { .. }))
+        .map(|(t, _)| t.duration_since(welcomed))
+        .collect();
+    assert_eq!(warned, vec![Duration::from_secs(30)]);
+    sim.input(Input::RenewToken("t2".into()));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|(_, _, m)| *m == ClientMessage::RenewToken { token: "t2".into() }));
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::TokenRenewed {
+            expires_in_ms: 3_600_000,
+        },
+    });
+    sim.run_for(Duration::from_secs(60));
+    assert!(!sim
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, SessionEvent::TokenPrivilegeDidExpire)));
+
+    // Without renewal: did-expire once at expiry.
+    let mut sim = Sim::new(config());
+    sim.input(Input::Join);
+    sim.run_for(Duration::from_millis(25));
+    let conn = live_conn(&sim);
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::Welcome {
+            session_id: "x".into(),
+            resumed: false,
+            peers: vec![],
+            departed: vec![],
+            publishing: None,
+            session_timeout_ms: 10_000,
+            token_expires_in_ms: Some(10_000),
+        },
+    });
+    sim.run_for(Duration::from_secs(30));
+    let kinds = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                SessionEvent::TokenPrivilegeDidExpire
+                    | SessionEvent::TokenPrivilegeWillExpire { .. }
+            )
+        })
+        .count();
+    assert_eq!(kinds, 2);
+}
+
+#[test]
+fn roster_messages_become_events_and_peer_leave_removes_streams() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let conn = live_conn(&sim);
+    sim.clear_log();
+    for msg in [
+        ServerMessage::PeerOnline {
+            uid: 2,
+            name: "Bo".into(),
+        },
+        ServerMessage::StreamAdded {
+            uid: 2,
+            audio: true,
+            video: true,
+        },
+        ServerMessage::PeerReconnecting { uid: 2 },
+        ServerMessage::PeerReconnected { uid: 2 },
+        ServerMessage::StreamRemoved {
+            uid: 2,
+            reason: StreamRemovedReason::Unpublished,
+        },
+        ServerMessage::StreamAdded {
+            uid: 2,
+            audio: true,
+            video: false,
+        },
+        ServerMessage::PeerLeave {
+            uid: 2,
+            reason: PeerLeaveReason::ServerTimeout,
+        },
+    ] {
+        sim.input(Input::Message { conn, msg });
+    }
+    let evs: Vec<_> = sim.events.iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(evs.len(), 8, "{evs:?}");
+    assert_eq!(
+        evs[6],
+        SessionEvent::StreamRemoved {
+            uid: 2,
+            reason: StreamRemovedReason::PeerLeft
+        }
+    );
+    assert_eq!(
+        evs[7],
+        SessionEvent::PeerLeave {
+            uid: 2,
+            reason: PeerLeaveReason::ServerTimeout
+        }
+    );
+    assert!(sim.session.roster().peers().is_empty());
+}
+
+#[test]
+fn stale_connections_are_closed_and_ignored() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let live = live_conn(&sim);
+    sim.clear_log();
+    let stale = tether_core::ConnId(9999);
+    sim.input(Input::TransportUp { conn: stale });
+    assert_eq!(sim.closed, vec![stale]);
+    sim.input(Input::TransportClosed {
+        conn: stale,
+        code: None,
+        reason: "x".into(),
+    });
+    sim.input(Input::Message {
+        conn: stale,
+        msg: ServerMessage::GoingAway,
+    });
+    assert!(sim.events.is_empty());
+    assert_eq!(sim.state(), S::Connected);
+    assert_ne!(live, stale);
+}
+
+#[test]
+fn publish_intent_is_sent_when_connected() {
+    let mut sim = Sim::new(config());
+    sim.input(Input::Publish(Media {
+        audio: true,
+        video: true,
+    }));
+    assert!(sim.sent.is_empty());
+    sim.join_connected();
+    assert!(sim
+        .sent
+        .iter()
+        .any(|(_, _, m)| matches!(m, ClientMessage::Publish { .. })));
+    sim.input(Input::Unpublish);
+    assert_eq!(
+        sim.sent.last().map(|s| s.2.clone()),
+        Some(ClientMessage::Unpublish)
+    );
+}
