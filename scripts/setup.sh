@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Install everything a fresh Debian 12 / Ubuntu machine with Rust and Node needs
+# to build Tether and run its whole test suite. Idempotent: safe to run again.
+set -euo pipefail
+
+# System packages (apt, --no-install-recommends). Add new ones to this list.
+APT_PACKAGES=(
+    # build
+    build-essential
+    pkg-config
+    # network fault injection in tests/ (namespaces, veth, nftables, ping)
+    iproute2
+    nftables
+    iputils-ping
+)
+
+# Cargo tools: "binary crate" pairs, installed from crates.io only when missing.
+CARGO_TOOLS=(
+    "cargo-nextest cargo-nextest"
+)
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "setup.sh: not root and sudo is missing; cannot install system packages" >&2
+        exit 1
+    fi
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+else
+    echo "setup.sh: system packages already installed"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "setup.sh: cargo not found; install Rust (rustup) first" >&2
+        exit 1
+    fi
+fi
+
+for entry in "${CARGO_TOOLS[@]}"; do
+    read -r bin crate <<<"$entry"
+    if command -v "$bin" >/dev/null 2>&1; then
+        echo "setup.sh: $bin already installed"
+    else
+        echo "setup.sh: installing $crate from crates.io"
+        cargo install "$crate" --locked
+    fi
+done
+
+# rustfmt and clippy are used by scripts/test.sh.
+if command -v rustup >/dev/null 2>&1; then
+    for comp in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+            rustup component add "$comp" || echo "setup.sh: could not add $comp with rustup" >&2
+        fi
+    done
+fi
+
+echo "setup.sh: done"

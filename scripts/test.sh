@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, build, then every test (unit,
+# property, and the end-to-end scenarios in tests/, which need root for
+# network namespaces; under CI=true they fail rather than skip without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build (binaries used by the end-to-end tests)"
+cargo build --workspace --bins
+
+step "doc tests"
+cargo test --workspace --doc
+
+step "cargo nextest run"
+# Profile in .config/nextest.toml: slow tests time out instead of hanging, no retries.
+cargo nextest run --workspace --no-fail-fast "$@"

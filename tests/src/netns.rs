@@ -1,0 +1,340 @@
+//! A pair of network namespaces joined by a veth pair, and real network faults.
+//!
+//! ```text
+//!   namespace tether-<slot>-s                      namespace tether-<slot>-c
+//!   server (10.213.A.B+1:7400), UID 2    veth     UID 1 (10.213.A.B+2)
+//!   tts<slot> ------------------------------------ ttc<slot>
+//! ```
+//!
+//! Each fixture claims a free slot atomically (`ip netns add` fails when the
+//! name exists), so tests can run in parallel in separate processes. The
+//! slot picks a /30 inside 10.213.0.0/16 that exists only inside these two
+//! namespaces; nothing here sends traffic to any other address.
+//!
+//! Faults, all on the client side:
+//! - [`NetFixture::cut_silent`]: an nftables table in the client namespace drops
+//!   every packet in and out of the veth. No interface or address changes, so
+//!   the client gets no OS hint; [`NetFixture::restore`] deletes the table.
+//! - [`NetFixture::link_down`] / [`NetFixture::link_up`]: the client's veth goes
+//!   down/up, which the client can see through netlink.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use crate::bins::find_tool;
+
+/// The port servers listen on inside the server namespace (each fixture has
+/// its own namespace, so it never clashes).
+pub const SERVER_PORT: u16 = 7400;
+
+const SLOTS: u32 = 16_384;
+const CUT_TABLE: &str = "tether_cut";
+
+/// When a fault took effect.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultTime {
+    /// Just before the command ran.
+    pub before: Instant,
+    /// Just after it returned: the fault is in effect from here on at the latest.
+    pub at: Instant,
+    /// `at` in Unix ms, comparable with the clients' `ts`.
+    pub at_unix_ms: i64,
+    /// `before` in Unix ms.
+    pub before_unix_ms: i64,
+}
+
+/// Two namespaces and a veth pair between them.
+pub struct NetFixture {
+    /// Namespace of the server and UID 2.
+    pub server_ns: String,
+    /// Namespace of UID 1.
+    pub client_ns: String,
+    /// The server-side address.
+    pub server_ip: String,
+    /// The client-side address.
+    pub client_ip: String,
+    /// The veth end in the server namespace.
+    pub server_if: String,
+    /// The veth end in the client namespace.
+    pub client_if: String,
+    ip: PathBuf,
+    nft: PathBuf,
+    cut: bool,
+}
+
+impl NetFixture {
+    /// Builds the namespaces. Returns `None` when namespaces are unavailable
+    /// and the test should be skipped (see [`crate::env::require_netns`]: under
+    /// CI this panics instead).
+    #[track_caller]
+    pub fn new(test: &str) -> Option<NetFixture> {
+        if !crate::env::require_netns(test) {
+            return None;
+        }
+        let ip = find_tool("ip").expect("ip");
+        let nft = find_tool("nft").expect("nft");
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let start = (std::process::id().wrapping_mul(7919)
+            + COUNTER.fetch_add(1, Ordering::SeqCst) * 131)
+            % SLOTS;
+        for i in 0..SLOTS {
+            let slot = (start + i) % SLOTS;
+            let server_ns = format!("tether-{slot}-s");
+            let out = Command::new(&ip)
+                .args(["netns", "add", &server_ns])
+                .output()
+                .expect("run ip netns add");
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                if err.contains("exists") {
+                    continue;
+                }
+                panic!("ip netns add {server_ns} failed: {err}");
+            }
+            let mut fx = NetFixture {
+                client_ns: format!("tether-{slot}-c"),
+                server_ns,
+                server_ip: format!("10.213.{}.{}", slot / 64, (slot % 64) * 4 + 1),
+                client_ip: format!("10.213.{}.{}", slot / 64, (slot % 64) * 4 + 2),
+                server_if: format!("tts{slot}"),
+                client_if: format!("ttc{slot}"),
+                ip,
+                nft,
+                cut: false,
+            };
+            fx.setup();
+            return Some(fx);
+        }
+        panic!("no free network namespace slot (are stale tether-*-s namespaces left over? `ip netns list`)");
+    }
+
+    fn setup(&mut self) {
+        // Leftovers of a crashed run in the client namespace name.
+        drop(
+            Command::new(&self.ip)
+                .args(["netns", "del", &self.client_ns])
+                .stderr(Stdio::null())
+                .status(),
+        );
+        self.ip_ok(&["netns", "add", &self.client_ns]);
+        self.ip_ok(&[
+            "link",
+            "add",
+            &self.client_if,
+            "netns",
+            &self.client_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &self.server_if,
+            "netns",
+            &self.server_ns,
+        ]);
+        let (sns, cns) = (self.server_ns.clone(), self.client_ns.clone());
+        let (sif, cif) = (self.server_if.clone(), self.client_if.clone());
+        let (sip, cip) = (
+            format!("{}/30", self.server_ip),
+            format!("{}/30", self.client_ip),
+        );
+        self.ip_ok(&["-n", &sns, "addr", "add", &sip, "dev", &sif]);
+        self.ip_ok(&["-n", &cns, "addr", "add", &cip, "dev", &cif]);
+        for (ns, dev) in [
+            (&sns, "lo"),
+            (&cns, "lo"),
+            (&sns, sif.as_str()),
+            (&cns, cif.as_str()),
+        ] {
+            self.ip_ok(&["-n", ns, "link", "set", dev, "up"]);
+        }
+    }
+
+    #[track_caller]
+    fn ip_ok(&self, args: &[&str]) {
+        let out = Command::new(&self.ip).args(args).output().expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `ws://SERVER_IP:7400`.
+    pub fn server_url(&self) -> String {
+        format!("ws://{}:{SERVER_PORT}", self.server_ip)
+    }
+
+    /// `SERVER_IP:7400`.
+    pub fn server_listen(&self) -> String {
+        format!("{}:{SERVER_PORT}", self.server_ip)
+    }
+
+    /// Runs a command inside a namespace.
+    pub fn exec(&self, ns: &str, program: &str, args: &[&str]) -> Output {
+        Command::new(&self.ip)
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("ip netns exec {ns} {program}: {e}"))
+    }
+
+    /// One ping from the client namespace to the server address with a 1 s
+    /// timeout; true if answered.
+    pub fn ping_server(&self) -> bool {
+        self.exec(
+            &self.client_ns,
+            "ping",
+            &["-c", "1", "-W", "1", "-n", &self.server_ip],
+        )
+        .status
+        .success()
+    }
+
+    fn timed(&self, f: impl FnOnce()) -> FaultTime {
+        let before = Instant::now();
+        let before_unix_ms = crate::unix_ms();
+        f();
+        FaultTime {
+            before,
+            at: Instant::now(),
+            at_unix_ms: crate::unix_ms(),
+            before_unix_ms,
+        }
+    }
+
+    /// Silently cuts the client's link: nftables drops everything in and out of
+    /// its veth; no interface change is visible to the client.
+    #[track_caller]
+    pub fn cut_silent(&mut self) -> FaultTime {
+        assert!(!self.cut, "already cut");
+        let rules = format!(
+            "table inet {CUT_TABLE} {{\n\
+             \x20 chain input {{ type filter hook input priority -300; policy accept; iifname \"{dev}\" drop; }}\n\
+             \x20 chain output {{ type filter hook output priority -300; policy accept; oifname \"{dev}\" drop; }}\n\
+             }}\n",
+            dev = self.client_if
+        );
+        let ns = self.client_ns.clone();
+        let nft = self.nft.clone();
+        let ip = self.ip.clone();
+        let t = self.timed(|| {
+            let mut child = Command::new(&ip)
+                .args(["netns", "exec", &ns])
+                .arg(&nft)
+                .args(["-f", "-"])
+                .stdin(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run nft");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(rules.as_bytes())
+                .expect("write nft rules");
+            let out = child.wait_with_output().expect("nft");
+            assert!(
+                out.status.success(),
+                "nft -f failed: {}\n{rules}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+        self.cut = true;
+        t
+    }
+
+    /// Ends a silent cut (deletes the nftables table).
+    #[track_caller]
+    pub fn restore(&mut self) -> FaultTime {
+        assert!(self.cut, "not cut");
+        let ns = self.client_ns.clone();
+        let t = self.timed(|| {
+            let out = Command::new(&self.ip)
+                .args(["netns", "exec", &ns])
+                .arg(&self.nft)
+                .args(["delete", "table", "inet", CUT_TABLE])
+                .output()
+                .expect("run nft");
+            assert!(
+                out.status.success(),
+                "nft delete table failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        });
+        self.cut = false;
+        t
+    }
+
+    /// Takes the client's veth down (an OS-visible change).
+    #[track_caller]
+    pub fn link_down(&self) -> FaultTime {
+        let (ns, dev) = (self.client_ns.clone(), self.client_if.clone());
+        self.timed(|| self.ip_ok(&["-n", &ns, "link", "set", &dev, "down"]))
+    }
+
+    /// Brings the client's veth back up.
+    #[track_caller]
+    pub fn link_up(&self) -> FaultTime {
+        let (ns, dev) = (self.client_ns.clone(), self.client_if.clone());
+        self.timed(|| self.ip_ok(&["-n", &ns, "link", "set", &dev, "up"]))
+    }
+}
+
+impl Drop for NetFixture {
+    fn drop(&mut self) {
+        for ns in [&self.client_ns, &self.server_ns] {
+            drop(
+                Command::new(&self.ip)
+                    .args(["netns", "del", ns])
+                    .stderr(Stdio::null())
+                    .status(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture itself, with plain pings: connectivity, a silent cut, link
+    /// down/up, and teardown.
+    #[test]
+    fn namespaces_cut_and_restore() {
+        let Some(mut fx) = NetFixture::new("netns_fixture") else {
+            return;
+        };
+        assert!(fx.ping_server(), "no connectivity between the namespaces");
+        fx.cut_silent();
+        assert!(!fx.ping_server(), "ping passed through the silent cut");
+        // The link itself is still up: no OS-visible change.
+        let link = fx.exec(&fx.client_ns, "ip", &["-o", "link", "show", &fx.client_if]);
+        let text = String::from_utf8_lossy(&link.stdout).to_string();
+        assert!(
+            text.contains("state UP"),
+            "veth not up during the cut: {text}"
+        );
+        fx.restore();
+        assert!(fx.ping_server(), "no connectivity after restore");
+        fx.link_down();
+        assert!(!fx.ping_server(), "ping passed while the link was down");
+        fx.link_up();
+        assert!(fx.ping_server(), "no connectivity after link up");
+        let names = (fx.server_ns.clone(), fx.client_ns.clone());
+        drop(fx);
+        let list = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        let list = String::from_utf8_lossy(&list.stdout).to_string();
+        assert!(
+            !list.contains(&format!("{} ", names.0))
+                && !list.lines().any(|l| l.starts_with(&names.1)),
+            "namespaces left behind: {list}"
+        );
+    }
+}
