@@ -1,0 +1,237 @@
+//! Server configuration: where to listen, how to authenticate, timeouts and limits.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Shortest secret the server accepts, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// Default time after the last frame heard before a session is removed (SPEC §3).
+pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Default time after the last frame heard before a session is shown as reconnecting.
+pub const DEFAULT_PEER_STALE: Duration = Duration::from_millis(3_000);
+
+/// The HMAC secret that signs and verifies join tokens. Its bytes never appear in logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// A secret from raw bytes; trailing whitespace (a newline left by an editor) is trimmed.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let end = bytes
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
+        let trimmed = bytes.get(..end).unwrap_or_default();
+        if trimmed.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError::SecretTooShort { len: trimmed.len() });
+        }
+        Ok(Self(trimmed.to_vec()))
+    }
+
+    /// Read a secret from a file (see [`Secret::from_bytes`]).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// The secret's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// How clients are admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone may join any channel with any uid, with all privileges and no expiry.
+    /// Only allowed on loopback unless [`ServerConfig::allow_open_on_public`] is set.
+    Open,
+    /// A JWT (HS256) signed with this secret is required in `hello`.
+    Token(Secret),
+}
+
+/// Per-connection message rate limit: a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Messages per second refilled into the bucket.
+    pub per_second: f64,
+    /// Bucket size: the largest burst accepted at once.
+    pub burst: u32,
+    /// Close the connection (1008 "message flood") after this many dropped messages.
+    pub close_after_dropped: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            per_second: 50.0,
+            burst: 200,
+            close_after_dropped: 2000,
+        }
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind; port 0 picks a free port (see [`crate::Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Open or token authentication.
+    pub auth: AuthMode,
+    /// Allow [`AuthMode::Open`] on a non-loopback address (logged loudly).
+    pub allow_open_on_public: bool,
+    /// A session silent this long is removed (`peer-leave {SERVER_TIMEOUT}`).
+    pub peer_timeout: Duration,
+    /// A session silent this long (or whose socket dropped) is shown as reconnecting.
+    pub peer_stale: Duration,
+    /// A connection that sends no `hello` within this time is closed.
+    pub hello_timeout: Duration,
+    /// Most simultaneous connections; further ones get `SERVER_BUSY` and are closed.
+    pub max_connections: usize,
+    /// Per-connection rate limit.
+    pub rate_limit: RateLimit,
+    /// How long a departure stays listed in `welcome.departed`.
+    pub departed_ttl: Duration,
+    /// Most departures listed per channel.
+    pub departed_max: usize,
+}
+
+impl ServerConfig {
+    /// A configuration with default timeouts and limits.
+    pub fn new(listen: SocketAddr, auth: AuthMode) -> Self {
+        Self {
+            listen,
+            auth,
+            allow_open_on_public: false,
+            peer_timeout: DEFAULT_PEER_TIMEOUT,
+            peer_stale: DEFAULT_PEER_STALE,
+            hello_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            rate_limit: RateLimit::default(),
+            departed_ttl: Duration::from_secs(300),
+            departed_max: 64,
+        }
+    }
+
+    /// Open mode on `127.0.0.1` with an OS-chosen port: what the desktop app embeds.
+    pub fn open_loopback() -> Self {
+        Self::new(SocketAddr::from(([127, 0, 0, 1], 0)), AuthMode::Open)
+    }
+
+    /// Check the configuration before binding anything.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth == AuthMode::Open
+            && !is_loopback(self.listen.ip())
+            && !self.allow_open_on_public
+        {
+            return Err(ConfigError::OpenOnPublic(self.listen));
+        }
+        if self.peer_timeout.is_zero() {
+            return Err(ConfigError::Invalid("peer timeout must be above 0"));
+        }
+        if self.peer_stale.is_zero() {
+            return Err(ConfigError::Invalid("peer stale time must be above 0"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max connections must be above 0"));
+        }
+        let rate_ok = self.rate_limit.per_second.is_finite() && self.rate_limit.per_second > 0.0;
+        if !rate_ok || self.rate_limit.burst == 0 {
+            return Err(ConfigError::Invalid(
+                "rate limit must allow at least one message",
+            ));
+        }
+        Ok(())
+    }
+
+    /// True when this configuration runs open mode on a non-loopback address.
+    pub fn is_open_on_public(&self) -> bool {
+        self.auth == AuthMode::Open && !is_loopback(self.listen.ip())
+    }
+}
+
+/// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// A configuration the server refuses.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// Open mode on a non-loopback address without the explicit flag.
+    #[error(
+        "refusing --auth open on non-loopback address {0}: anyone could join; \
+         bind to 127.0.0.1 or pass --allow-open-on-public"
+    )]
+    OpenOnPublic(SocketAddr),
+    /// The secret is shorter than [`MIN_SECRET_BYTES`].
+    #[error("secret is {len} bytes; at least {MIN_SECRET_BYTES} bytes are required")]
+    SecretTooShort {
+        /// Length after trimming.
+        len: usize,
+    },
+    /// The secret file could not be read.
+    #[error("cannot read secret file {path}: {source}")]
+    SecretFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Any other invalid setting.
+    #[error("invalid configuration: {0}")]
+    Invalid(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_trimmed_and_checked() {
+        let s = Secret::from_bytes(b"0123456789abcdef \n\t").expect("long enough");
+        assert_eq!(s.as_bytes(), b"0123456789abcdef");
+        assert!(matches!(
+            Secret::from_bytes(b"short\n"),
+            Err(ConfigError::SecretTooShort { len: 5 })
+        ));
+        assert!(Secret::from_bytes(b"   \n").is_err());
+        assert_eq!(format!("{s:?}"), "Secret(16 bytes)");
+    }
+
+    #[test]
+    fn open_mode_only_on_loopback() {
+        let mut c = ServerConfig::open_loopback();
+        assert!(c.validate().is_ok());
+        c.listen = "0.0.0.0:0".parse().expect("valid");
+        assert!(matches!(c.validate(), Err(ConfigError::OpenOnPublic(_))));
+        c.allow_open_on_public = true;
+        assert!(c.validate().is_ok());
+        c.listen = "[::1]:0".parse().expect("valid");
+        c.allow_open_on_public = false;
+        assert!(c.validate().is_ok());
+        let secret = Secret::from_bytes(&[b'k'; 32]).expect("long enough");
+        let t = ServerConfig::new("0.0.0.0:0".parse().expect("valid"), AuthMode::Token(secret));
+        assert!(t.validate().is_ok());
+    }
+}

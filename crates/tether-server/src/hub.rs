@@ -1,0 +1,592 @@
+//! Channels and sessions: who is in which channel, their presence, and the
+//! roster events everyone else sees.
+//!
+//! All state sits behind one mutex that is never held across an `.await`.
+//! Every method takes `now` so presence logic runs on any clock (tests use
+//! tokio's paused time). Events are delivered by `try_send` into each attached
+//! connection's queue while the lock is held, so every connection sees events
+//! in the order they happened.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tether_proto::{
+    encode, DepartedPeer, ErrorCode, Media, PeerInfo, PeerLeaveReason, PeerPresence, Privileges,
+    ServerMessage, StreamRemovedReason, CLOSE_POLICY,
+};
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Span};
+
+use crate::auth::Grant;
+
+/// Identifies one WebSocket connection.
+pub(crate) type ConnId = u64;
+
+/// WebSocket close code for a normal closure.
+pub(crate) const CLOSE_NORMAL: u16 = 1000;
+
+/// What the hub asks a connection task to do.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Send this (already encoded) frame.
+    Text(Utf8Bytes),
+    /// Close the WebSocket with this code and reason, after what was queued before.
+    Close { code: u16, reason: &'static str },
+}
+
+/// The hub's way to reach a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnLink {
+    pub(crate) id: ConnId,
+    pub(crate) tx: mpsc::Sender<Outbound>,
+    /// Cancelled when the connection cannot keep up with its queue.
+    pub(crate) kill: CancellationToken,
+}
+
+impl ConnLink {
+    fn send(&self, out: Outbound) {
+        match self.tx.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(
+                    conn = self.id,
+                    "outbound queue full; dropping slow connection"
+                );
+                self.kill.cancel();
+            }
+            // The connection task already ended; its socket is gone.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn send_msg(&self, msg: &ServerMessage) {
+        self.send(Outbound::Text(encode(msg).into()));
+    }
+
+    fn fatal(&self, code: ErrorCode, message: &str, reason: &'static str) {
+        self.send_msg(&ServerMessage::Error {
+            code,
+            message: message.to_owned(),
+            fatal: true,
+        });
+        self.send(Outbound::Close {
+            code: CLOSE_POLICY,
+            reason,
+        });
+    }
+}
+
+/// Names a joined session from its connection's point of view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionKey {
+    pub(crate) channel: String,
+    pub(crate) uid: u32,
+    pub(crate) session_id: String,
+}
+
+/// The session is gone or attached to another connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotAttached;
+
+/// A validated `hello`.
+#[derive(Debug)]
+pub(crate) struct JoinRequest {
+    pub(crate) channel: String,
+    pub(crate) uid: u32,
+    pub(crate) name: String,
+    pub(crate) resume: Option<String>,
+    pub(crate) grant: Grant,
+    pub(crate) conn: ConnLink,
+}
+
+/// Timeouts and limits the hub applies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HubConfig {
+    pub(crate) peer_timeout: Duration,
+    pub(crate) peer_stale: Duration,
+    pub(crate) departed_ttl: Duration,
+    pub(crate) departed_max: usize,
+}
+
+#[derive(Debug)]
+struct Session {
+    name: String,
+    session_id: String,
+    publishing: Option<Media>,
+    presence: PeerPresence,
+    last_heard: Instant,
+    conn: Option<ConnLink>,
+    privileges: Privileges,
+    token_expires: Option<Instant>,
+    span: Span,
+}
+
+impl Session {
+    fn attached_to(&self, conn: ConnId) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.id == conn)
+    }
+}
+
+#[derive(Debug)]
+struct Departure {
+    uid: u32,
+    reason: PeerLeaveReason,
+    at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    sessions: BTreeMap<u32, Session>,
+    departed: VecDeque<Departure>,
+}
+
+impl Channel {
+    /// Send `msg` to every attached session except `except`.
+    fn broadcast(&self, except: u32, msg: &ServerMessage) {
+        let mut text: Option<Utf8Bytes> = None;
+        for (uid, s) in &self.sessions {
+            if *uid == except {
+                continue;
+            }
+            if let Some(conn) = &s.conn {
+                let t = text.get_or_insert_with(|| encode(msg).into()).clone();
+                conn.send(Outbound::Text(t));
+            }
+        }
+    }
+
+    fn record_departure(&mut self, uid: u32, reason: PeerLeaveReason, now: Instant, max: usize) {
+        self.departed.retain(|d| d.uid != uid);
+        self.departed.push_back(Departure {
+            uid,
+            reason,
+            at: now,
+        });
+        while self.departed.len() > max {
+            self.departed.pop_front();
+        }
+    }
+
+    /// Remove a session and tell the others it left.
+    fn remove(&mut self, uid: u32, reason: PeerLeaveReason, now: Instant, cfg: &HubConfig) {
+        if self.sessions.remove(&uid).is_some() {
+            self.record_departure(uid, reason, now, cfg.departed_max);
+            self.broadcast(uid, &ServerMessage::PeerLeave { uid, reason });
+        }
+    }
+
+    fn welcome(&self, uid: u32, resumed: bool, now: Instant, cfg: &HubConfig) -> ServerMessage {
+        let me = self.sessions.get(&uid);
+        let peers = self
+            .sessions
+            .iter()
+            .filter(|(u, _)| **u != uid)
+            .map(|(u, s)| PeerInfo {
+                uid: *u,
+                name: s.name.clone(),
+                presence: s.presence,
+                stream: s.publishing,
+            })
+            .collect();
+        let departed = self
+            .departed
+            .iter()
+            .filter(|d| now.saturating_duration_since(d.at) < cfg.departed_ttl)
+            .filter(|d| !self.sessions.contains_key(&d.uid))
+            .map(|d| DepartedPeer {
+                uid: d.uid,
+                reason: d.reason,
+            })
+            .collect();
+        ServerMessage::Welcome {
+            session_id: me.map(|s| s.session_id.clone()).unwrap_or_default(),
+            resumed,
+            peers,
+            departed,
+            publishing: me.and_then(|s| s.publishing),
+            session_timeout_ms: millis(cfg.peer_timeout),
+            token_expires_in_ms: me
+                .and_then(|s| s.token_expires)
+                .map(|t| millis(t.saturating_duration_since(now))),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Counts for monitoring and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Channels with at least one session.
+    pub channels: usize,
+    /// Sessions, attached or not.
+    pub sessions: usize,
+    /// Sessions with a connection attached.
+    pub attached: usize,
+}
+
+/// All channels and sessions.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    channels: Mutex<HashMap<String, Channel>>,
+    cfg: HubConfig,
+    next_conn: AtomicU64,
+    /// Wakes the presence timer when a deadline may have moved earlier.
+    pub(crate) wake: Notify,
+}
+
+impl Hub {
+    pub(crate) fn new(cfg: HubConfig) -> Self {
+        Self {
+            channels: Mutex::new(HashMap::new()),
+            cfg,
+            next_conn: AtomicU64::new(1),
+            wake: Notify::new(),
+        }
+    }
+
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Channel>> {
+        // A panic while holding the lock is a bug; the map itself stays usable.
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn stats(&self) -> HubStats {
+        let channels = self.lock();
+        let mut stats = HubStats {
+            channels: channels.len(),
+            ..HubStats::default()
+        };
+        for ch in channels.values() {
+            stats.sessions += ch.sessions.len();
+            stats.attached += ch.sessions.values().filter(|s| s.conn.is_some()).count();
+        }
+        stats
+    }
+
+    /// Join (or resume) a session. Returns the session's key and the `welcome`
+    /// to send; the caller must send it before anything queued afterwards.
+    pub(crate) fn join(&self, req: JoinRequest, now: Instant) -> (SessionKey, ServerMessage) {
+        let cfg = self.cfg;
+        let mut channels = self.lock();
+        let ch = channels.entry(req.channel.clone()).or_default();
+        let uid = req.uid;
+        let token_expires = req.grant.expires_in.map(|d| now + d);
+        let resumable = match (&req.resume, ch.sessions.get(&uid)) {
+            (Some(id), Some(s)) => *id == s.session_id,
+            _ => false,
+        };
+        let (session_id, resumed) = match ch.sessions.get_mut(&uid) {
+            Some(s) if resumable => {
+                if let Some(old) = s.conn.replace(req.conn) {
+                    old.send(Outbound::Close {
+                        code: CLOSE_NORMAL,
+                        reason: "session resumed on another connection",
+                    });
+                }
+                s.last_heard = now;
+                s.privileges = req.grant.privileges;
+                s.token_expires = token_expires;
+                let was_reconnecting = s.presence == PeerPresence::Reconnecting;
+                s.presence = PeerPresence::Online;
+                info!(parent: &s.span, was_reconnecting, "session resumed");
+                let id = s.session_id.clone();
+                if was_reconnecting {
+                    ch.broadcast(uid, &ServerMessage::PeerReconnected { uid });
+                }
+                (id, true)
+            }
+            _ => {
+                if let Some(old) = ch.sessions.remove(&uid) {
+                    info!(parent: &old.span, "uid joined again elsewhere; removing old session");
+                    if let Some(conn) = &old.conn {
+                        conn.fatal(
+                            ErrorCode::UidConflict,
+                            "the same uid joined this channel from another connection",
+                            "uid conflict",
+                        );
+                    }
+                    ch.broadcast(
+                        uid,
+                        &ServerMessage::PeerLeave {
+                            uid,
+                            reason: PeerLeaveReason::Quit,
+                        },
+                    );
+                }
+                let session_id = uuid::Uuid::new_v4().simple().to_string();
+                let span =
+                    info_span!("session", channel = %req.channel, uid, session = %session_id);
+                info!(parent: &span, name = %req.name, resume_failed = req.resume.is_some(), "session joined");
+                ch.sessions.insert(
+                    uid,
+                    Session {
+                        name: req.name.clone(),
+                        session_id: session_id.clone(),
+                        publishing: None,
+                        presence: PeerPresence::Online,
+                        last_heard: now,
+                        conn: Some(req.conn),
+                        privileges: req.grant.privileges,
+                        token_expires,
+                        span,
+                    },
+                );
+                ch.broadcast(
+                    uid,
+                    &ServerMessage::PeerOnline {
+                        uid,
+                        name: req.name,
+                    },
+                );
+                (session_id, false)
+            }
+        };
+        let welcome = ch.welcome(uid, resumed, now, &cfg);
+        drop(channels);
+        self.wake.notify_one();
+        let key = SessionKey {
+            channel: req.channel,
+            uid,
+            session_id,
+        };
+        (key, welcome)
+    }
+
+    /// Run `f` on the session if `conn` is attached to it.
+    fn with_session<T>(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        f: impl FnOnce(&mut Channel, &HubConfig) -> T,
+    ) -> Result<T, NotAttached> {
+        let mut channels = self.lock();
+        let ch = channels.get_mut(&key.channel).ok_or(NotAttached)?;
+        let s = ch.sessions.get(&key.uid).ok_or(NotAttached)?;
+        if s.session_id != key.session_id || !s.attached_to(conn) {
+            return Err(NotAttached);
+        }
+        let out = f(ch, &self.cfg);
+        if ch.sessions.is_empty() {
+            channels.remove(&key.channel);
+        }
+        Ok(out)
+    }
+
+    /// A frame arrived from the session's connection.
+    pub(crate) fn heard(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        now: Instant,
+    ) -> Result<(), NotAttached> {
+        let uid = key.uid;
+        self.with_session(key, conn, |ch, _| {
+            let Some(s) = ch.sessions.get_mut(&uid) else {
+                return;
+            };
+            s.last_heard = now;
+            if s.presence == PeerPresence::Reconnecting {
+                s.presence = PeerPresence::Online;
+                info!(parent: &s.span, "heard again; online");
+                ch.broadcast(uid, &ServerMessage::PeerReconnected { uid });
+            }
+        })
+    }
+
+    /// `publish`: store and announce. Returns an error to send back, if any.
+    pub(crate) fn publish(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        media: Media,
+    ) -> Result<Option<ServerMessage>, NotAttached> {
+        let uid = key.uid;
+        self.with_session(key, conn, |ch, _| {
+            let s = ch.sessions.get_mut(&uid)?;
+            if !s.privileges.publish {
+                return Some(ServerMessage::Error {
+                    code: ErrorCode::NoPrivilege,
+                    message: "token does not grant the publish privilege".into(),
+                    fatal: false,
+                });
+            }
+            if s.publishing == Some(media) {
+                return None;
+            }
+            s.publishing = Some(media);
+            info!(parent: &s.span, audio = media.audio, video = media.video, "publishing");
+            ch.broadcast(
+                uid,
+                &ServerMessage::StreamAdded {
+                    uid,
+                    audio: media.audio,
+                    video: media.video,
+                },
+            );
+            None
+        })
+    }
+
+    /// `unpublish`: announce if it was publishing.
+    pub(crate) fn unpublish(&self, key: &SessionKey, conn: ConnId) -> Result<(), NotAttached> {
+        let uid = key.uid;
+        self.with_session(key, conn, |ch, _| {
+            let Some(s) = ch.sessions.get_mut(&uid) else {
+                return;
+            };
+            if s.publishing.take().is_some() {
+                info!(parent: &s.span, "unpublished");
+                ch.broadcast(
+                    uid,
+                    &ServerMessage::StreamRemoved {
+                        uid,
+                        reason: StreamRemovedReason::Unpublished,
+                    },
+                );
+            }
+        })
+    }
+
+    /// `renew-token` with an already verified grant.
+    pub(crate) fn renew(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        grant: Grant,
+        now: Instant,
+    ) -> Result<ServerMessage, NotAttached> {
+        let uid = key.uid;
+        let out = self.with_session(key, conn, |ch, _| {
+            let expires_in = grant.expires_in.unwrap_or_default();
+            if let Some(s) = ch.sessions.get_mut(&uid) {
+                s.privileges = grant.privileges;
+                s.token_expires = grant.expires_in.map(|d| now + d);
+                info!(parent: &s.span, expires_in_ms = millis(expires_in), "token renewed");
+            }
+            ServerMessage::TokenRenewed {
+                expires_in_ms: millis(expires_in),
+            }
+        })?;
+        self.wake.notify_one();
+        Ok(out)
+    }
+
+    /// `leave`: remove the session; others see `peer-leave {QUIT}`.
+    pub(crate) fn leave(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        now: Instant,
+    ) -> Result<(), NotAttached> {
+        let uid = key.uid;
+        self.with_session(key, conn, |ch, cfg| {
+            if let Some(s) = ch.sessions.get(&uid) {
+                info!(parent: &s.span, "left");
+            }
+            ch.remove(uid, PeerLeaveReason::Quit, now, cfg);
+        })
+    }
+
+    /// The connection's socket closed or failed without `leave`. The session
+    /// stays for resume; others see `peer-reconnecting` once.
+    pub(crate) fn detach(&self, key: &SessionKey, conn: ConnId) {
+        let uid = key.uid;
+        let res = self.with_session(key, conn, |ch, _| {
+            let Some(s) = ch.sessions.get_mut(&uid) else {
+                return;
+            };
+            s.conn = None;
+            info!(parent: &s.span, "connection lost; keeping session for resume");
+            if s.presence == PeerPresence::Online {
+                s.presence = PeerPresence::Reconnecting;
+                ch.broadcast(uid, &ServerMessage::PeerReconnecting { uid });
+            }
+        });
+        if res.is_err() {
+            // The session already moved on (resumed elsewhere, or removed).
+            debug!(conn, "detach of a connection no longer attached");
+        }
+    }
+
+    /// Apply every presence and token deadline that is due at `now`; return the
+    /// next deadline, if any session is left.
+    pub(crate) fn run_timers(&self, now: Instant) -> Option<Instant> {
+        let cfg = self.cfg;
+        let mut channels = self.lock();
+        let mut next: Option<Instant> = None;
+        let mut earliest = |t: Instant| {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        };
+        for ch in channels.values_mut() {
+            let mut stale = Vec::new();
+            let mut gone = Vec::new();
+            for (uid, s) in &ch.sessions {
+                let timeout_at = s.last_heard + cfg.peer_timeout;
+                let stale_at = s.last_heard + cfg.peer_stale;
+                if now >= timeout_at {
+                    gone.push((*uid, PeerLeaveReason::ServerTimeout));
+                } else if s.token_expires.is_some_and(|t| now >= t) {
+                    gone.push((*uid, PeerLeaveReason::Kicked));
+                } else if s.presence == PeerPresence::Online && s.conn.is_some() && now >= stale_at
+                {
+                    stale.push(*uid);
+                }
+            }
+            for uid in stale {
+                if let Some(s) = ch.sessions.get_mut(&uid) {
+                    s.presence = PeerPresence::Reconnecting;
+                    info!(parent: &s.span, "nothing heard; reconnecting");
+                }
+                ch.broadcast(uid, &ServerMessage::PeerReconnecting { uid });
+            }
+            for (uid, reason) in gone {
+                if let Some(s) = ch.sessions.get(&uid) {
+                    if let Some(conn) = &s.conn {
+                        if reason == PeerLeaveReason::Kicked {
+                            conn.fatal(
+                                ErrorCode::TokenExpired,
+                                "token expired without renewal",
+                                "token expired",
+                            );
+                        } else {
+                            conn.send(Outbound::Close {
+                                code: CLOSE_NORMAL,
+                                reason: "session timed out",
+                            });
+                        }
+                    }
+                    info!(parent: &s.span, ?reason, "session removed by server");
+                }
+                ch.remove(uid, reason, now, &cfg);
+            }
+            for s in ch.sessions.values() {
+                earliest(s.last_heard + cfg.peer_timeout);
+                if let Some(t) = s.token_expires {
+                    earliest(t);
+                }
+                if s.presence == PeerPresence::Online && s.conn.is_some() {
+                    earliest(s.last_heard + cfg.peer_stale);
+                }
+            }
+        }
+        channels.retain(|_, ch| !ch.sessions.is_empty());
+        next
+    }
+}
+
+#[cfg(test)]
+#[path = "hub_tests.rs"]
+mod tests;
