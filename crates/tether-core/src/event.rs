@@ -2,12 +2,15 @@
 
 use std::time::Instant;
 
+use serde::Serialize;
+
 use tether_proto::{PeerLeaveReason, StreamRemovedReason};
 
 use crate::{ConnectionState, ReconnectMode, StateDetail, StateReason};
 
 /// How a `connected` came about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectMode {
     /// The first join.
     Join,

@@ -2,8 +2,11 @@
 
 use std::time::Instant;
 
+use serde::Serialize;
+
 /// The client's connection state. The numeric values are the SPEC's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[repr(u8)]
 pub enum ConnectionState {
     /// Not in a channel; initial and final state.
@@ -29,7 +32,8 @@ impl ConnectionState {
 }
 
 /// Why the state changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum StateReason {
     /// `join` was called.
@@ -97,7 +101,8 @@ impl StateReason {
 }
 
 /// What interrupted a connected session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum InterruptCause {
     /// Nothing heard from the server for the keepalive timeout.
@@ -129,7 +134,8 @@ impl InterruptCause {
 }
 
 /// Whether a reconnection expects to keep the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReconnectMode {
     /// Same session: the server still holds it; others see no leave.
     Resume,

@@ -1,0 +1,54 @@
+//! Command-line arguments (a stable contract: tests and scripts rely on it).
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tether's headless client.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join a channel and print every event as a JSON line on stdout.
+    Join(JoinArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Channel server, e.g. ws://127.0.0.1:7800.
+    #[arg(long)]
+    pub server: String,
+    /// Channel name (1-64 of A-Z a-z 0-9 _ - .).
+    #[arg(long)]
+    pub channel: String,
+    /// Uid in the channel (random when omitted).
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Display name (default "user-<uid>").
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Join token (required unless the server runs in open mode).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Publish audio and video.
+    #[arg(long)]
+    pub publish: bool,
+    /// Leave after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Give up reconnecting after this many seconds (default 1200).
+    #[arg(long)]
+    pub give_up_after: Option<f64>,
+    /// Keepalive timeout in ms (default 3000).
+    #[arg(long, hide = true)]
+    pub keepalive_timeout_ms: Option<u64>,
+    /// First-join timeout in seconds (default 30).
+    #[arg(long, hide = true)]
+    pub join_timeout: Option<f64>,
+    /// Ignore OS network-change events.
+    #[arg(long, hide = true)]
+    pub no_network_hints: bool,
+}

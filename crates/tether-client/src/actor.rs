@@ -1,0 +1,284 @@
+//! The actor: a cheap handle and one task that owns the session.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::sleep_until;
+use tracing::{debug, info, info_span, Instrument};
+
+use tether_core::{ConnId, ConnectionState, Input, Output, Session, SessionConfig, SessionEvent};
+use tether_proto::Media;
+
+use crate::clock::{unix_ms, WallClock};
+use crate::netwatch;
+use crate::record::{EventRecord, Record};
+use crate::transport::{self, Transport, TransportEvent};
+use crate::ClientError;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Signalling server, `ws://HOST:PORT`.
+    pub server: String,
+    /// Identity and timing.
+    pub session: SessionConfig,
+    /// Listen to OS network-change events (on by default).
+    pub network_hints: bool,
+}
+
+impl ClientConfig {
+    /// A config with network hints on.
+    pub fn new(server: &str, session: SessionConfig) -> Result<Self, ClientError> {
+        let lower = server.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("ws://")
+            .or_else(|| lower.strip_prefix("wss://"))
+            .ok_or_else(|| ClientError::InvalidServerUrl(server.to_owned()))?;
+        if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+            return Err(ClientError::InvalidServerUrl(server.to_owned()));
+        }
+        Ok(Self {
+            server: server.to_owned(),
+            session,
+            network_hints: true,
+        })
+    }
+}
+
+/// An event as the client emits it.
+#[derive(Debug, Clone)]
+pub struct ClientEvent {
+    /// The session's event (instants are monotonic).
+    pub event: SessionEvent,
+    /// The same event, serialisable, with Unix-ms times.
+    pub record: Record,
+}
+
+#[derive(Debug)]
+enum Command {
+    Join(oneshot::Sender<Result<(), ClientError>>),
+    Input(Input),
+}
+
+/// A handle to a running client. Cheap to clone; the client task ends when
+/// every handle is dropped (after closing its connections).
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::UnboundedSender<Command>,
+    state: watch::Receiver<ConnectionState>,
+}
+
+impl Client {
+    /// Start the client task (in `DISCONNECTED`). Events arrive on the receiver.
+    pub fn spawn(config: ClientConfig) -> (Self, mpsc::UnboundedReceiver<ClientEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
+        let span = info_span!(
+            "session",
+            channel = %config.session.channel,
+            uid = config.session.uid
+        );
+        let hints = if config.network_hints {
+            netwatch::watch()
+        } else {
+            None
+        };
+        let actor = Actor {
+            session: Session::new(config.session, Instant::now()),
+            url: config.server,
+            clock: WallClock::now(),
+            conns: HashMap::new(),
+            events,
+            state: state_tx,
+        };
+        tokio::spawn(actor.run(command_rx, hints).instrument(span));
+        (Self { commands, state }, event_rx)
+    }
+
+    /// Join the channel.
+    pub async fn join(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Join(tx))
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Leave the channel (watch the events for `DISCONNECTED`).
+    pub fn leave(&self) -> Result<(), ClientError> {
+        self.input(Input::Leave)
+    }
+
+    /// Publish (remembered across reconnects).
+    pub fn publish(&self, media: Media) -> Result<(), ClientError> {
+        self.input(Input::Publish(media))
+    }
+
+    /// Stop publishing.
+    pub fn unpublish(&self) -> Result<(), ClientError> {
+        self.input(Input::Unpublish)
+    }
+
+    /// Skip the wait before the next reconnect attempt.
+    pub fn retry_now(&self) -> Result<(), ClientError> {
+        self.input(Input::RetryNow)
+    }
+
+    /// Hand over a fresh token.
+    pub fn renew_token(&self, token: String) -> Result<(), ClientError> {
+        self.input(Input::RenewToken(token))
+    }
+
+    /// Tell the client the network changed (for platforms without a watcher,
+    /// or the app's own knowledge such as waking from sleep).
+    pub fn network_changed(&self) -> Result<(), ClientError> {
+        self.input(Input::NetworkChanged)
+    }
+
+    /// The current connection state.
+    pub fn state(&self) -> ConnectionState {
+        *self.state.borrow()
+    }
+
+    /// Wait until the state is `want`.
+    pub async fn wait_for_state(&self, want: ConnectionState) -> Result<(), ClientError> {
+        let mut rx = self.state.clone();
+        rx.wait_for(|s| *s == want)
+            .await
+            .map(|_| ())
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    fn input(&self, input: Input) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Input(input))
+            .map_err(|_| ClientError::Stopped)
+    }
+}
+
+struct Actor {
+    session: Session,
+    url: String,
+    clock: WallClock,
+    conns: HashMap<ConnId, Transport>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+    state: watch::Sender<ConnectionState>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut hints: Option<mpsc::UnboundedReceiver<()>>,
+    ) {
+        let (transport_tx, mut transport_rx) = mpsc::unbounded_channel();
+        loop {
+            let deadline = self.drive(&transport_tx);
+            let input = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Join(reply)) => {
+                        let result = self
+                            .session
+                            .handle_input(Input::Join, Instant::now())
+                            .map_err(|e| match e {
+                                tether_core::SessionError::AlreadyJoined(s) => ClientError::AlreadyJoined(s),
+                            });
+                        let _caller_gone = reply.send(result);
+                        continue;
+                    }
+                    Some(Command::Input(input)) => input,
+                    None => break,
+                },
+                Some(event) = transport_rx.recv() => match event {
+                    TransportEvent::Up(conn) => Input::TransportUp { conn },
+                    TransportEvent::Failed(conn, reason) => {
+                        self.conns.remove(&conn);
+                        Input::TransportFailed { conn, reason }
+                    }
+                    TransportEvent::Closed(conn, code, reason) => {
+                        self.conns.remove(&conn);
+                        Input::TransportClosed { conn, code, reason }
+                    }
+                    TransportEvent::Message(conn, msg) => Input::Message { conn, msg },
+                },
+                Some(()) = recv_hint(&mut hints) => Input::NetworkChanged,
+                () = sleep_or_forever(deadline) => Input::Timeout,
+            };
+            // Only the join command can be refused, and it is handled above.
+            if let Err(e) = self.session.handle_input(input, Instant::now()) {
+                debug!(error = %e, "input refused");
+            }
+        }
+        debug!("all handles dropped; client stops");
+        self.conns.clear();
+    }
+
+    /// Execute the session's outputs; return its next deadline.
+    fn drive(&mut self, transport_tx: &mpsc::UnboundedSender<TransportEvent>) -> Option<Instant> {
+        loop {
+            match self.session.poll_output() {
+                Output::Connect { conn } => {
+                    debug!(conn = conn.0, "dial");
+                    let t = transport::spawn(conn, self.url.clone(), transport_tx.clone());
+                    self.conns.insert(conn, t);
+                }
+                Output::Transmit { conn, msg } => {
+                    if let Some(t) = self.conns.get(&conn) {
+                        t.send(msg);
+                    }
+                }
+                Output::Close { conn } => {
+                    self.conns.remove(&conn);
+                }
+                Output::Event(event) => self.emit(event),
+                Output::Timeout(at) => return Some(at),
+                Output::Idle => return None,
+                _ => {}
+            }
+        }
+    }
+
+    fn emit(&mut self, event: SessionEvent) {
+        if let SessionEvent::ConnectionStateChanged {
+            prev,
+            cur,
+            reason,
+            detail,
+        } = &event
+        {
+            info!(
+                prev = prev.as_str(),
+                cur = cur.as_str(),
+                reason = reason.as_str(),
+                cause = detail.cause.map(|c| c.as_str()),
+                "connection state"
+            );
+            self.state.send_replace(*cur);
+        }
+        let Some(record) = EventRecord::from_event(&event, self.clock) else {
+            return;
+        };
+        let record = Record {
+            ts: unix_ms(),
+            event: record,
+        };
+        // Nobody listening is fine: the events are also in the log.
+        let _no_listener = self.events.send(ClientEvent { event, record });
+    }
+}
+
+async fn recv_hint(hints: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
+    match hints {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_or_forever(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
