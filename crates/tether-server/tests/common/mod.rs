@@ -56,6 +56,14 @@ impl TestServer {
         Self { url, handle, task }
     }
 
+    /// Wait for `run` to return; panics after `limit`.
+    pub async fn wait_stopped(&mut self, limit: Duration) {
+        timeout(limit, &mut self.task)
+            .await
+            .expect("run returns promptly")
+            .expect("no panic");
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(&self.url).await
     }
@@ -116,6 +124,11 @@ impl Client {
             last_sent: Arc::new(Mutex::new(Instant::now())),
             pinger: None,
         }
+    }
+
+    /// The shared write half, for tests that write concurrently with reading.
+    pub fn sink_handle(&self) -> Arc<tokio::sync::Mutex<SplitSink<Ws, Message>>> {
+        self.sink.clone()
     }
 
     pub async fn send_frame(&self, msg: Message) {
