@@ -455,11 +455,22 @@ impl Session {
             resume,
         };
         if let Phase::Connecting(c) = &mut self.phase {
-            if let Some(a) = c.pending.iter_mut().find(|a| a.conn == conn) {
-                if !a.hello_sent {
-                    a.hello_sent = true;
-                    self.queue.push_back(Output::Transmit { conn, msg: hello });
+            if c.pending.iter().any(|a| a.conn == conn) {
+                // The first transport up wins; the others are redundant, and
+                // two hellos would race each other into a uid conflict.
+                if c.pending.iter().any(|a| a.hello_sent) {
+                    c.pending.retain(|a| a.conn != conn);
+                    self.queue.push_back(Output::Close { conn });
+                    return;
                 }
+                for other in c.pending.iter().filter(|a| a.conn != conn) {
+                    self.queue.push_back(Output::Close { conn: other.conn });
+                }
+                c.pending.retain(|a| a.conn == conn);
+                if let Some(a) = c.pending.first_mut() {
+                    a.hello_sent = true;
+                }
+                self.queue.push_back(Output::Transmit { conn, msg: hello });
                 return;
             }
         }

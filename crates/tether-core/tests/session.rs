@@ -809,3 +809,29 @@ fn publish_intent_is_sent_when_connected() {
         Some(ClientMessage::Unpublish)
     );
 }
+
+#[test]
+fn only_the_first_transport_up_says_hello() {
+    let mut sim = Sim::new(config());
+    sim.auto = false;
+    sim.input(Input::Join);
+    sim.run_for(Duration::from_secs(1));
+    let conns: Vec<_> = sim.connects.iter().map(|(_, c)| *c).collect();
+    assert!(conns.len() >= 3, "{conns:?}");
+    let live: Vec<_> = conns
+        .iter()
+        .copied()
+        .filter(|c| !sim.closed.contains(c))
+        .collect();
+    assert!(live.len() >= 2);
+    // Two transports come up at the same moment (a network coming back).
+    sim.input(Input::TransportUp { conn: live[0] });
+    sim.input(Input::TransportUp { conn: live[1] });
+    let hellos = sim
+        .sent
+        .iter()
+        .filter(|(_, _, m)| matches!(m, ClientMessage::Hello { .. }))
+        .count();
+    assert_eq!(hellos, 1);
+    assert!(sim.closed.contains(&live[1]));
+}
