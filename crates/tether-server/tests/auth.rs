@@ -1,5 +1,7 @@
 //! Token auth and hello validation: every refusal is fatal with the right code.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Presence: reconnecting after silence or a dropped socket, the peer timeout
 //! firing at last_heard + timeout, resume before and after the timeout.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Joining, the welcome snapshot, publish/unpublish, leave, uid conflict.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

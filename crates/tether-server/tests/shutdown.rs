@@ -1,5 +1,7 @@
 //! Graceful shutdown of the embedded server.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;
