@@ -33,6 +33,10 @@ pub struct JoinArgs {
     /// Join token (required unless the server runs in open mode).
     #[arg(long)]
     pub token: Option<String>,
+    /// Read the token from this file; it is read again when the token is
+    /// about to expire, and a changed token renews the session without a drop.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Publish audio and video.
     #[arg(long)]
     pub publish: bool,

@@ -27,6 +27,11 @@ pub enum RunError {
         reason: &'static str,
         message: Option<String>,
     },
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the client stopped unexpectedly")]
     Stopped,
 }
@@ -38,8 +43,12 @@ fn seconds(name: &'static str, value: f64) -> Result<Duration, RunError> {
 pub async fn join(args: JoinArgs) -> Result<(), RunError> {
     let uid = args.uid.unwrap_or_else(|| fastrand::u32(1..u32::MAX));
     let name = args.name.clone().unwrap_or_else(|| format!("user-{uid}"));
+    let token = match &args.token_file {
+        Some(path) => Some(read_token(path)?),
+        None => args.token.clone(),
+    };
     let mut session = SessionConfig::new(&args.channel, uid, &name)?
-        .with_token(args.token.clone())
+        .with_token(token.clone())
         .with_rng_seed(fastrand::u64(..));
     if let Some(secs) = args.give_up_after {
         session.timing.give_up_after = seconds("give-up-after", secs)?;
@@ -80,6 +89,11 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
             event = events.recv() => {
                 let Some(event) = event else { return Err(RunError::Stopped) };
                 print_line(&event.record);
+                if let (EventRecord::TokenPrivilegeWillExpire { .. }, Some(path)) =
+                    (&event.record.event, &args.token_file)
+                {
+                    renew_from_file(&client, path, token.as_deref());
+                }
                 if let EventRecord::ConnectionStateChange {
                     cur_state: ConnectionState::Disconnected, reason, detail, ..
                 } = &event.record.event {
@@ -102,6 +116,27 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
                 client.leave()?;
             }
         }
+    }
+}
+
+fn read_token(path: &std::path::Path) -> Result<String, RunError> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|source| RunError::TokenFile {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn renew_from_file(client: &Client, path: &std::path::Path, current: Option<&str>) {
+    match read_token(path) {
+        Ok(fresh) if Some(fresh.as_str()) != current && !fresh.is_empty() => {
+            if client.renew_token(fresh).is_err() {
+                tracing::warn!("client stopped before the token could be renewed");
+            }
+        }
+        Ok(_) => tracing::warn!("token file unchanged; the token will expire"),
+        Err(e) => tracing::warn!(error = %e, "token renewal failed"),
     }
 }
 
