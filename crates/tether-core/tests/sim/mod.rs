@@ -317,3 +317,18 @@ fn conn_of(input: &Input) -> Option<ConnId> {
         _ => None,
     }
 }
+
+/// The connection the last hello went out on.
+pub fn live_conn(sim: &Sim) -> ConnId {
+    sim.sent
+        .iter()
+        .rev()
+        .find(|(_, _, m)| matches!(m, ClientMessage::Hello { .. }))
+        .map(|(_, c, _)| *c)
+        .expect("a hello was sent")
+}
+
+/// The network goes silent.
+pub fn cut(sim: &mut Sim) {
+    sim.net_up = false;
+}
