@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn, Instrument, Span};
 
 use crate::hub::{ConnId, ConnLink, JoinRequest, Outbound, SessionKey, CLOSE_NORMAL};
 use crate::ratelimit::TokenBucket;
@@ -93,6 +93,7 @@ pub(crate) async fn serve(
         joined: None,
         dropped: 0,
         last_rate_error: None,
+        span: Span::none(),
     };
     conn.run(shutdown).await;
     drop(permit);
@@ -157,6 +158,8 @@ struct Connection {
     bucket: TokenBucket,
     dropped: u32,
     last_rate_error: Option<Instant>,
+    /// The session's span once joined (inside the connection's span).
+    span: Span,
 }
 
 impl Connection {
@@ -191,10 +194,13 @@ impl Connection {
                     close_ws(&mut self.ws, CLOSE_POLICY, "no hello in time").await;
                     break End::Closed;
                 }
-                frame = self.ws.next() => match self.on_frame(frame).await {
-                    Flow::Continue => {}
-                    Flow::Stop(end) => break end,
-                },
+                frame = self.ws.next() => {
+                    let span = self.span.clone();
+                    match self.on_frame(frame).instrument(span).await {
+                        Flow::Continue => {}
+                        Flow::Stop(end) => break end,
+                    }
+                }
             }
         };
         if end != End::Shutdown {
@@ -491,6 +497,8 @@ impl Connection {
             conn: self.link.clone(),
         };
         let (key, welcome) = self.shared.hub.join(req, now);
+        self.span =
+            info_span!("session", channel = %key.channel, uid = key.uid, session = %key.session_id);
         self.joined = Some(key);
         // Sent before anything the hub queued for us after the join.
         self.send(&welcome).await
