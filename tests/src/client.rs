@@ -241,6 +241,30 @@ impl Client {
         })
     }
 
+    /// Waits until `pred` holds over all events so far, at most `timeout`.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&[Event]) -> bool) {
+        if let Err(e) = self.log.wait_until(what, timeout, pred) {
+            panic!("{e}");
+        }
+    }
+
+    /// Waits until the roster folded over the events contains `uid`.
+    #[track_caller]
+    pub fn wait_roster_has(&self, uid: u32, timeout: Duration) {
+        self.wait_until(&format!("peer {uid} is in the roster"), timeout, |evs| {
+            roster(evs).contains(&u64::from(uid))
+        });
+    }
+
+    /// Waits until the streams folded over the events contain `uid`.
+    #[track_caller]
+    pub fn wait_stream_has(&self, uid: u32, timeout: Duration) {
+        self.wait_until(&format!("peer {uid} publishes"), timeout, |evs| {
+            streams(evs).contains(&u64::from(uid))
+        });
+    }
+
     /// Fails if an event from index `from` on matches `pred` before `deadline`.
     #[track_caller]
     pub fn expect_none_until(

@@ -224,6 +224,41 @@ impl EventLog {
         }
     }
 
+    /// Waits until `pred` holds for the whole list of events (e.g. a roster
+    /// folded over them), at most `timeout`.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&[Event]) -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        loop {
+            if pred(&inner.events) {
+                return Ok(());
+            }
+            if inner.closed {
+                return Err(self.failure(
+                    &inner,
+                    &format!("the process ended (stdout closed) before {what}"),
+                ));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.failure(
+                    &inner,
+                    &format!("timed out after {timeout:?} waiting until {what}"),
+                ));
+            }
+            inner = self
+                .cond
+                .wait_timeout(inner, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
     /// Waits until `deadline` and fails if an event at index `from` or later
     /// matches `pred` before then (returns early, fine, if the stream ends).
     pub fn expect_none_until(

@@ -120,6 +120,19 @@ impl NetFixture {
                 .status(),
         );
         self.ip_ok(&["netns", "add", &self.client_ns]);
+        // No IPv6 on the test link: its link-local address would appear ~1.5 s
+        // after link up (after DAD), and that late netlink event would land in
+        // the middle of a scenario. Tests use IPv4 only.
+        for ns in [self.server_ns.clone(), self.client_ns.clone()] {
+            self.sysctl(
+                &ns,
+                &[
+                    "net/ipv6/conf/all/disable_ipv6",
+                    "net/ipv6/conf/default/disable_ipv6",
+                ],
+                "1",
+            );
+        }
         self.ip_ok(&[
             "link",
             "add",
@@ -150,6 +163,54 @@ impl NetFixture {
         ] {
             self.ip_ok(&["-n", ns, "link", "set", dev, "up"]);
         }
+        self.wait_settled();
+    }
+
+    /// Waits until both veth ends report operstate UP. The kernel's linkwatch
+    /// reports a carrier change up to ~1 s late, as a netlink link event; a
+    /// scenario must not start before it, or that event lands in the middle of
+    /// it as a network-change hint.
+    #[track_caller]
+    pub fn wait_settled(&self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        for (ns, dev) in [
+            (&self.server_ns, &self.server_if),
+            (&self.client_ns, &self.client_if),
+        ] {
+            loop {
+                let out = Command::new(&self.ip)
+                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
+                    .output()
+                    .expect("run ip link show");
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                if text.contains("state UP") {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{dev} in {ns} not operationally UP after 10 s: {text}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Writes `value` to `/proc/sys/<key>` for each key, inside `ns`.
+    #[track_caller]
+    fn sysctl(&self, ns: &str, keys: &[&str], value: &str) {
+        let script: String = keys
+            .iter()
+            .map(|k| format!("echo {value} > /proc/sys/{k}; "))
+            .collect();
+        let out = Command::new(&self.ip)
+            .args(["netns", "exec", ns, "sh", "-c", &script])
+            .output()
+            .expect("run sh in the namespace");
+        assert!(
+            out.status.success(),
+            "setting {keys:?} in {ns} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     #[track_caller]
@@ -281,6 +342,23 @@ impl NetFixture {
     pub fn link_up(&self) -> FaultTime {
         let (ns, dev) = (self.client_ns.clone(), self.client_if.clone());
         self.timed(|| self.ip_ok(&["-n", &ns, "link", "set", &dev, "up"]))
+    }
+
+    /// Whether the client's veth is operationally UP (carrier seen by the kernel).
+    pub fn client_link_is_up(&self) -> bool {
+        let out = Command::new(&self.ip)
+            .args([
+                "-n",
+                &self.client_ns,
+                "-o",
+                "link",
+                "show",
+                "dev",
+                &self.client_if,
+            ])
+            .output()
+            .expect("run ip link show");
+        String::from_utf8_lossy(&out.stdout).contains("state UP")
     }
 }
 

@@ -79,7 +79,9 @@ async fn expect_type(ws: &mut Ws, ty: &str, what: &str) -> Value {
         match next_frame(ws, left).await {
             Frame::Json(v) if v["type"] == ty => return v,
             Frame::Json(v) => seen.push(v),
-            other => panic!("{what}: expected a `{ty}` message, got {other:?}; before it: {seen:?}"),
+            other => {
+                panic!("{what}: expected a `{ty}` message, got {other:?}; before it: {seen:?}")
+            }
         }
     }
 }
@@ -89,7 +91,10 @@ async fn expect_error(ws: &mut Ws, code: &str, fatal: Option<bool>, what: &str) 
     let v = expect_type(ws, "error", what).await;
     assert_eq!(v["code"], code, "{what}: wrong error code in {v}");
     let msg = v["message"].as_str().unwrap_or_default();
-    assert!(!msg.trim().is_empty(), "{what}: error without a message: {v}");
+    assert!(
+        !msg.trim().is_empty(),
+        "{what}: error without a message: {v}"
+    );
     if let Some(f) = fatal {
         assert_eq!(v["fatal"], f, "{what}: wrong `fatal` in {v}");
     }
@@ -263,7 +268,9 @@ fn abuse_leaves_other_clients_connected() {
         let sent = big.send(Message::text(payload)).await;
         match next_frame(&mut big, REPLY).await {
             Frame::Close(Some(1009), _) => {}
-            other => panic!("1 MiB frame: expected close 1009, got {other:?} (send result {sent:?})"),
+            other => {
+                panic!("1 MiB frame: expected close 1009, got {other:?} (send result {sent:?})")
+            }
         }
 
         // Flood: up to 20 000 pings as fast as they go out, bounded to 10 s.
@@ -307,7 +314,9 @@ fn abuse_leaves_other_clients_connected() {
         let (rate_limited, closed) = reader.await.expect("flood reader");
         (rate_limited, closed, sent)
     });
-    println!("flood: sent {sent} pings, {rate_limited} RATE_LIMITED errors, close {flood_closed:?}");
+    println!(
+        "flood: sent {sent} pings, {rate_limited} RATE_LIMITED errors, close {flood_closed:?}"
+    );
     assert!(
         rate_limited > 0 || matches!(flood_closed, Some(Some((1008, _)))),
         "a flood of {sent} pings got neither a RATE_LIMITED error nor a close 1008 (close: {flood_closed:?})"
