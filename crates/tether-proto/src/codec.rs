@@ -42,6 +42,11 @@ const CLIENT_TYPES: &[&str] = &[
     "unpublish",
     "renew-token",
     "leave",
+    "publisher-offer",
+    "subscriber-answer",
+    "ice-candidate",
+    "subscriber-restart",
+    "mute",
 ];
 
 const SERVER_TYPES: &[&str] = &[
@@ -57,6 +62,10 @@ const SERVER_TYPES: &[&str] = &[
     "bye",
     "going-away",
     "error",
+    "publisher-answer",
+    "subscriber-offer",
+    "ice-candidate",
+    "mute-changed",
 ];
 
 fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
@@ -124,6 +133,17 @@ mod tests {
             ClientMessage::Unpublish,
             ClientMessage::RenewToken { token: "x".into() },
             ClientMessage::Leave,
+            ClientMessage::PublisherOffer { sdp: "v=0".into() },
+            ClientMessage::SubscriberAnswer { sdp: "v=0".into() },
+            ClientMessage::IceCandidate {
+                target: crate::MediaTarget::Subscriber,
+                candidate: "{}".into(),
+            },
+            ClientMessage::SubscriberRestart,
+            ClientMessage::Mute {
+                audio: true,
+                video: false,
+            },
         ];
         for msg in msgs {
             let text = encode(&msg);
@@ -159,6 +179,12 @@ mod tests {
                 reason: PeerLeaveReason::ServerTimeout,
             },
             ServerMessage::GoingAway,
+            ServerMessage::SubscriberOffer { sdp: "v=0".into() },
+            ServerMessage::MuteChanged {
+                uid: 4,
+                audio: false,
+                video: true,
+            },
             ServerMessage::Error {
                 code: ErrorCode::UidConflict,
                 message: "m".into(),

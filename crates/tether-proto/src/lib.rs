@@ -13,8 +13,8 @@ mod validate;
 
 pub use codec::{decode_client, decode_server, encode, DecodeError};
 pub use messages::{
-    ClientMessage, DepartedPeer, ErrorCode, Media, PeerInfo, PeerLeaveReason, PeerPresence,
-    ResumeRequest, ServerMessage, StreamRemovedReason,
+    ClientMessage, DepartedPeer, ErrorCode, Media, MediaTarget, PeerInfo, PeerLeaveReason,
+    PeerPresence, ResumeRequest, ServerMessage, StreamRemovedReason,
 };
 pub use token::{Privileges, TokenClaims};
 pub use validate::{validate_channel, validate_name, validate_uid, ValidationError};

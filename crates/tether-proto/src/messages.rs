@@ -68,6 +68,44 @@ pub enum ClientMessage {
     },
     /// Leave the channel; the server answers with `bye` and others see `peer-leave {QUIT}`.
     Leave,
+    /// Media: an SDP offer for the publisher peer connection (client sends,
+    /// server receives media). Also sent for an ICE restart.
+    PublisherOffer {
+        /// The SDP, with all ICE candidates gathered.
+        sdp: String,
+    },
+    /// Media: the answer to a `subscriber-offer`.
+    SubscriberAnswer {
+        /// The SDP, with all ICE candidates gathered.
+        sdp: String,
+    },
+    /// Media: a trickled ICE candidate for one of the two peer connections.
+    IceCandidate {
+        /// Which peer connection.
+        target: MediaTarget,
+        /// The candidate as JSON (`RTCIceCandidateInit`).
+        candidate: String,
+    },
+    /// Media: ask the server to renegotiate the subscriber connection with an
+    /// ICE restart (after a network change or resume).
+    SubscriberRestart,
+    /// Mute or unmute published media; others see `mute-changed`.
+    Mute {
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
+}
+
+/// Which of a client's two media peer connections a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MediaTarget {
+    /// The connection the client publishes on (client offers).
+    Publisher,
+    /// The connection the client receives others' media on (server offers).
+    Subscriber,
 }
 
 /// Presence of a peer as the server knows it.
@@ -256,6 +294,34 @@ pub enum ServerMessage {
     Bye,
     /// The server is shutting down; reconnect (to it or its replacement).
     GoingAway,
+    /// Media: the answer to a `publisher-offer`.
+    PublisherAnswer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// Media: an offer (or re-offer) for the subscriber peer connection,
+    /// carrying one receive track per published track of the others. Track
+    /// stream ids are `uid-<uid>`.
+    SubscriberOffer {
+        /// The SDP.
+        sdp: String,
+    },
+    /// Media: a trickled ICE candidate from the server.
+    IceCandidate {
+        /// Which peer connection.
+        target: MediaTarget,
+        /// The candidate as JSON (`RTCIceCandidateInit`).
+        candidate: String,
+    },
+    /// A peer muted or unmuted.
+    MuteChanged {
+        /// The peer.
+        uid: u32,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
     /// Something was wrong. When `fatal`, the server closes the connection and
     /// a retry cannot help.
     Error {

@@ -423,6 +423,17 @@ impl Connection {
                 }
                 Flow::Stop(End::Closed)
             }
+            ClientMessage::PublisherOffer { .. }
+            | ClientMessage::SubscriberAnswer { .. }
+            | ClientMessage::IceCandidate { .. }
+            | ClientMessage::SubscriberRestart
+            | ClientMessage::Mute { .. } => {
+                self.error(
+                    ErrorCode::BadMessage,
+                    "media signalling is not available on this server yet",
+                )
+                .await
+            }
         }
     }
 
