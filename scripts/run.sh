@@ -44,28 +44,43 @@ wait_line() {
     return 1
 }
 
+start_server() {
+    "$BIN/tether-server" --listen "127.0.0.1:$PORT" --auth open >"$work/server.out" 2>>"$work/server.log" &
+    server=$!
+    pids+=("$server")
+    if ! wait_line "$work/server.out" "^listening on $URL\$" 15; then
+        cat "$work/server.log" >&2
+        exit 1
+    fi
+    echo "    $(cat "$work/server.out")"
+}
+
 echo "==> starting tether-server on 127.0.0.1:$PORT (open auth; logs in $work/server.log)"
-"$BIN/tether-server" --listen "127.0.0.1:$PORT" --auth open >"$work/server.out" 2>"$work/server.log" &
-server=$!
-pids+=("$server")
-if ! wait_line "$work/server.out" "^listening on $URL\$" 15; then
-    cat "$work/server.log" >&2
-    exit 1
-fi
-echo "    $(cat "$work/server.out")"
+start_server
 
 echo "==> uid 1 (alice) joins channel '$CHANNEL' and publishes; uid 2 (bob) joins when alice is connected"
 echo "    every line below is one event, as JSON, prefixed with who saw it"
-"$BIN/tether" join --server "$URL" --channel "$CHANNEL" --uid 1 --name alice --publish --duration 12 \
+"$BIN/tether" join --server "$URL" --channel "$CHANNEL" --uid 1 --name alice --publish --duration 14 \
     2>"$work/alice.log" > >(tee "$work/alice.out" | sed -u 's/^/[alice uid 1] /') &
 alice=$!
 pids+=("$alice")
 wait_line "$work/alice.out" '"curState":"CONNECTED"' 15
 
-"$BIN/tether" join --server "$URL" --channel "$CHANNEL" --uid 2 --name bob --duration 8 \
+"$BIN/tether" join --server "$URL" --channel "$CHANNEL" --uid 2 --name bob --duration 10 \
     2>"$work/bob.log" > >(tee "$work/bob.out" | sed -u 's/^/[bob   uid 2] /') &
 bob=$!
 pids+=("$bob")
+wait_line "$work/bob.out" '"curState":"CONNECTED"' 15
+
+# The demo's timeline: a server crash 3 s in, back 1 s later; both clients
+# reconnect on their own. Bob leaves after 10 s, alice after 14 s.
+sleep 3
+echo "==> simulating a server crash: kill -9, then a restart on the same address 1 s later"
+kill -KILL "$server"
+wait "$server" 2>/dev/null || true
+sleep 1
+: >"$work/server.out"
+start_server
 
 status=0
 wait "$bob" || { echo "run.sh: bob exited with $?" >&2; cat "$work/bob.log" >&2; status=1; }
@@ -77,6 +92,6 @@ wait "$server" || { echo "run.sh: server exited with $?" >&2; status=1; }
 pids=()
 sleep 0.2 # let the prefixing pipes flush their last lines
 if [ "$status" -eq 0 ]; then
-    echo "==> done: both clients joined, saw each other, and left cleanly"
+    echo "==> done: both clients joined, saw each other, rode out the server crash, and left cleanly"
 fi
 exit "$status"

@@ -24,6 +24,15 @@ cargo build --workspace --bins
 step "doc tests"
 cargo test --workspace --doc
 
+# Network namespaces left by a test run that was killed outright (tests delete
+# their own; names are tether-<slot>-s / tether-<slot>-c).
+if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1; then
+    ip netns list 2>/dev/null | awk '$1 ~ /^tether-[0-9]+-[sc]$/ {print $1}' | while read -r ns; do
+        echo "test.sh: deleting stale network namespace $ns"
+        ip netns del "$ns" || true
+    done
+fi
+
 step "cargo nextest run"
 # Profile in .config/nextest.toml: slow tests time out instead of hanging, no retries.
 cargo nextest run --workspace --no-fail-fast "$@"

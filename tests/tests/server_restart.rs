@@ -45,6 +45,25 @@ fn server_kill9_and_restart_brings_everyone_back() {
     p.uid1.wait_roster_has(2, Duration::from_secs(3));
     p.uid2.wait_roster_has(1, Duration::from_secs(3));
     p.uid2.wait_stream_has(1, Duration::from_secs(3));
+    // Whoever came back first may briefly see the other as gone, but never as
+    // having left on purpose: neither of them quit.
+    for (c, mark, other) in [(&p.uid1, m1, 2), (&p.uid2, m2, 1)] {
+        let quit: Vec<_> = c
+            .events_since(mark)
+            .into_iter()
+            .filter(|e| e.is_peer("peer-leave", other) && e.str("reason") == Some("QUIT"))
+            .collect();
+        assert!(
+            quit.is_empty(),
+            "{}: reported peer {other} as QUIT (left on purpose) after a server crash: {}\n{}",
+            c.label(),
+            quit.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            c.log().dump()
+        );
+    }
 
     // A newcomer sees both, and UID 1's stream: the restarted server has them.
     let o3 = p.opts(3, Side::Server);
