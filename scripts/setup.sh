@@ -12,6 +12,15 @@ APT_PACKAGES=(
     iproute2
     nftables
     iputils-ping
+    # media crates: opus (cmake), VP8 (libvpx), audio devices (cpal: ALSA),
+    # cameras (nokhwa: v4l, bindgen needs clang)
+    cmake
+    clang
+    libclang-dev
+    libopus-dev
+    libvpx-dev
+    libasound2-dev
+    libv4l-dev
 )
 
 # Cargo tools: "binary crate" pairs, installed from crates.io only when missing.
