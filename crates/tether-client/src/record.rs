@@ -123,6 +123,20 @@ pub enum EventRecord {
         /// Why.
         reason: StreamRemovedReason,
     },
+    /// The subscription to a peer's stream is set up.
+    StreamSubscribed {
+        /// Uid.
+        uid: u32,
+    },
+    /// A peer muted or unmuted.
+    MuteChanged {
+        /// Uid.
+        uid: u32,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
     /// The token expires in 30 s.
     TokenPrivilegeWillExpire {
         /// When (Unix ms).
@@ -187,6 +201,12 @@ impl EventRecord {
             SessionEvent::StreamRemoved { uid, reason } => Self::StreamRemoved {
                 uid: *uid,
                 reason: *reason,
+            },
+            SessionEvent::StreamSubscribed { uid } => Self::StreamSubscribed { uid: *uid },
+            SessionEvent::MuteChanged { uid, audio, video } => Self::MuteChanged {
+                uid: *uid,
+                audio: *audio,
+                video: *video,
             },
             SessionEvent::TokenPrivilegeWillExpire { expires_at } => {
                 Self::TokenPrivilegeWillExpire {

@@ -56,6 +56,9 @@ pub struct Timing {
     pub token_warning: Duration,
     /// Assumed server session timeout until a `welcome` says otherwise.
     pub default_session_timeout: Duration,
+    /// With media gating, a stream is removed (`NO_DATA`) this long after its
+    /// last packet.
+    pub no_data_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -72,6 +75,7 @@ impl Default for Timing {
             leave_timeout: Duration::from_secs(1),
             token_warning: Duration::from_secs(30),
             default_session_timeout: Duration::from_secs(10),
+            no_data_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -91,6 +95,10 @@ pub struct SessionConfig {
     pub timing: Timing,
     /// Seed for the jitter generator (the core never reads a random source).
     pub rng_seed: u64,
+    /// Streams are visible only while their packets flow (`stream-added` on
+    /// the first packet, `stream-removed {NO_DATA}` after silence). Off: the
+    /// signalling announcement alone adds a stream.
+    pub media_gating: bool,
 }
 
 impl SessionConfig {
@@ -106,6 +114,7 @@ impl SessionConfig {
             token: None,
             timing: Timing::default(),
             rng_seed: 0x7e7e_4e12_0000_0001 ^ u64::from(uid),
+            media_gating: false,
         })
     }
 
@@ -118,6 +127,12 @@ impl SessionConfig {
     /// Set the timing.
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
+        self
+    }
+
+    /// Turn media gating on or off.
+    pub fn with_media_gating(mut self, on: bool) -> Self {
+        self.media_gating = on;
         self
     }
 

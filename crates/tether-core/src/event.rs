@@ -104,6 +104,20 @@ pub enum SessionEvent {
         /// Why.
         reason: StreamRemovedReason,
     },
+    /// The subscription to a peer's stream is set up (media will be decoded).
+    StreamSubscribed {
+        /// The publisher.
+        uid: u32,
+    },
+    /// A peer muted or unmuted.
+    MuteChanged {
+        /// The peer.
+        uid: u32,
+        /// Audio muted.
+        audio: bool,
+        /// Video muted.
+        video: bool,
+    },
     /// The token expires soon; renew it.
     TokenPrivilegeWillExpire {
         /// When it expires.

@@ -36,7 +36,7 @@ mod state;
 pub use config::{ProbePolicy, SessionConfig, Timing};
 pub use event::{ConnectMode, SessionEvent};
 pub use policy::probe_delay;
-pub use roster::{Peer, Roster};
+pub use roster::{Flow, Peer, Roster};
 pub use session::{ConnId, Input, Output, Session, SessionError};
 pub use state::{
     is_legal_transition, ConnectionState, InterruptCause, ReconnectMode, StateDetail, StateReason,

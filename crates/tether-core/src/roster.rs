@@ -1,7 +1,13 @@
-//! Remote roster bookkeeping: turns server messages and `welcome` snapshots
-//! into peer and stream events, each emitted once.
+//! Remote roster bookkeeping: turns server messages, `welcome` snapshots and
+//! media activity into peer and stream events, each emitted once.
+//!
+//! A stream is *visible* (the user has seen `stream-added` and no removal
+//! since) when its publisher announced it and, with media gating on, its
+//! packets are flowing. Every change is applied as "visibility before →
+//! after", so each `stream-added`/`stream-removed` comes exactly once.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use tether_proto::{
     DepartedPeer, Media, PeerInfo, PeerLeaveReason, PeerPresence, ServerMessage,
@@ -10,6 +16,17 @@ use tether_proto::{
 
 use crate::SessionEvent;
 
+/// Whether a peer's media is arriving (only tracked with media gating).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Announced by signalling; no packet seen yet.
+    Waiting,
+    /// Packets arriving; the last one was seen at this instant.
+    Flowing(Instant),
+    /// No packet for the no-data timeout.
+    Stalled,
+}
+
 /// What the client knows of one remote peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
@@ -17,17 +34,67 @@ pub struct Peer {
     pub name: String,
     /// Online or reconnecting.
     pub presence: PeerPresence,
-    /// What it publishes.
+    /// What it publishes, according to signalling.
     pub stream: Option<Media>,
+    /// Whether its media arrives.
+    pub flow: Flow,
+    /// What it has muted.
+    pub muted: Media,
+    /// `stream-subscribed` was emitted for the visible stream.
+    pub subscribed: bool,
+}
+
+impl Peer {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            presence: PeerPresence::Online,
+            stream: None,
+            flow: Flow::Waiting,
+            muted: Media {
+                audio: false,
+                video: false,
+            },
+            subscribed: false,
+        }
+    }
+
+    /// Every published kind is muted: silence is expected, not a fault.
+    fn fully_muted(&self) -> bool {
+        self.stream
+            .is_some_and(|m| (!m.audio || self.muted.audio) && (!m.video || self.muted.video))
+    }
 }
 
 /// Everyone else in the channel, as far as this client knows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roster {
     peers: BTreeMap<u32, Peer>,
+    gating: bool,
+    no_data: Duration,
 }
 
+impl Default for Roster {
+    fn default() -> Self {
+        Self::new(false, Duration::from_secs(10))
+    }
+}
+
+/// A peer whose data stopped this long before it left is reported as
+/// `NO_DATA` rather than `PEER_LEFT`: the media had already gone.
+const STALE_AT_LEAVE: Duration = Duration::from_secs(1);
+
 impl Roster {
+    /// A roster; with `gating`, streams become visible only when media flows
+    /// and are removed `no_data` after the last packet.
+    pub fn new(gating: bool, no_data: Duration) -> Self {
+        Self {
+            peers: BTreeMap::new(),
+            gating,
+            no_data,
+        }
+    }
+
     /// The peers, by uid.
     pub fn peers(&self) -> &BTreeMap<u32, Peer> {
         &self.peers
@@ -38,28 +105,67 @@ impl Roster {
         self.peers.clear();
     }
 
+    fn visible(&self, peer: &Peer) -> Option<Media> {
+        let media = peer.stream?;
+        match (self.gating, peer.flow) {
+            (false, _) | (true, Flow::Flowing(_)) => Some(media),
+            (true, _) => None,
+        }
+    }
+
+    /// Change one peer and emit the difference in stream visibility.
+    fn update(
+        &mut self,
+        uid: u32,
+        removed: StreamRemovedReason,
+        out: &mut Vec<SessionEvent>,
+        change: impl FnOnce(&mut Peer),
+    ) {
+        let Some(peer) = self.peers.get(&uid) else {
+            return;
+        };
+        let before = self.visible(peer);
+        let mut peer = peer.clone();
+        change(&mut peer);
+        let after = self.visible(&peer);
+        if before != after {
+            peer.subscribed = false;
+        }
+        self.peers.insert(uid, peer);
+        match (before, after) {
+            (None, Some(m)) => out.push(SessionEvent::StreamAdded {
+                uid,
+                audio: m.audio,
+                video: m.video,
+            }),
+            (Some(_), None) => out.push(SessionEvent::StreamRemoved {
+                uid,
+                reason: removed,
+            }),
+            (Some(a), Some(b)) if a != b => out.push(SessionEvent::StreamAdded {
+                uid,
+                audio: b.audio,
+                video: b.video,
+            }),
+            _ => {}
+        }
+    }
+
     /// Apply one roster message. Messages that change nothing emit nothing.
-    pub(crate) fn apply(&mut self, msg: &ServerMessage, out: &mut Vec<SessionEvent>) {
+    pub(crate) fn apply(&mut self, msg: &ServerMessage, now: Instant, out: &mut Vec<SessionEvent>) {
         match msg {
             ServerMessage::PeerOnline { uid, name } => {
                 if let Some(peer) = self.peers.get_mut(uid) {
                     peer.name.clone_from(name);
                 } else {
-                    self.peers.insert(
-                        *uid,
-                        Peer {
-                            name: name.clone(),
-                            presence: PeerPresence::Online,
-                            stream: None,
-                        },
-                    );
+                    self.peers.insert(*uid, Peer::new(name.clone()));
                     out.push(SessionEvent::PeerOnline {
                         uid: *uid,
                         name: name.clone(),
                     });
                 }
             }
-            ServerMessage::PeerLeave { uid, reason } => self.remove(*uid, *reason, out),
+            ServerMessage::PeerLeave { uid, reason } => self.remove(*uid, *reason, now, out),
             ServerMessage::PeerReconnecting { uid } => {
                 self.set_presence(*uid, PeerPresence::Reconnecting, out)
             }
@@ -76,7 +182,82 @@ impl Roster {
             ServerMessage::StreamRemoved { uid, reason } => {
                 self.set_stream(*uid, None, *reason, out)
             }
+            ServerMessage::MuteChanged { uid, audio, video } => {
+                let muted = Media {
+                    audio: *audio,
+                    video: *video,
+                };
+                let Some(peer) = self.peers.get_mut(uid) else {
+                    return;
+                };
+                if peer.muted == muted {
+                    return;
+                }
+                peer.muted = muted;
+                // Unmuting restarts the no-data clock: silence was expected.
+                if let Flow::Flowing(last) = &mut peer.flow {
+                    *last = (*last).max(now);
+                }
+                out.push(SessionEvent::MuteChanged {
+                    uid: *uid,
+                    audio: *audio,
+                    video: *video,
+                });
+            }
             _ => {}
+        }
+    }
+
+    /// Media packets from `uid` arrived (the latest at `at`).
+    pub(crate) fn media_activity(&mut self, uid: u32, at: Instant, out: &mut Vec<SessionEvent>) {
+        self.update(uid, StreamRemovedReason::NoData, out, |peer| {
+            peer.flow = match peer.flow {
+                Flow::Flowing(last) => Flow::Flowing(last.max(at)),
+                _ => Flow::Flowing(at),
+            };
+        });
+    }
+
+    /// The subscription to `uid`'s visible stream is set up.
+    pub(crate) fn subscribed(&mut self, uid: u32, out: &mut Vec<SessionEvent>) {
+        let visible = self.peers.get(&uid).and_then(|p| self.visible(p)).is_some();
+        if let Some(peer) = self.peers.get_mut(&uid) {
+            if visible && !peer.subscribed {
+                peer.subscribed = true;
+                out.push(SessionEvent::StreamSubscribed { uid });
+            }
+        }
+    }
+
+    /// When the next stream would be removed for lack of data.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        if !self.gating {
+            return None;
+        }
+        self.peers
+            .values()
+            .filter(|p| p.stream.is_some() && !p.fully_muted())
+            .filter_map(|p| match p.flow {
+                Flow::Flowing(last) => Some(last + self.no_data),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Remove streams whose data stopped `no_data` ago.
+    pub(crate) fn on_timeout(&mut self, now: Instant, out: &mut Vec<SessionEvent>) {
+        let no_data = self.no_data;
+        let stale: Vec<u32> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stream.is_some() && !p.fully_muted())
+            .filter(|(_, p)| matches!(p.flow, Flow::Flowing(last) if last + no_data <= now))
+            .map(|(uid, _)| *uid)
+            .collect();
+        for uid in stale {
+            self.update(uid, StreamRemovedReason::NoData, out, |p| {
+                p.flow = Flow::Stalled
+            });
         }
     }
 
@@ -87,6 +268,7 @@ impl Roster {
         &mut self,
         snapshot: &[PeerInfo],
         departed: &[DepartedPeer],
+        now: Instant,
         out: &mut Vec<SessionEvent>,
     ) {
         let gone: Vec<u32> = self
@@ -101,7 +283,7 @@ impl Roster {
                 .rev()
                 .find(|d| d.uid == uid)
                 .map_or(PeerLeaveReason::Quit, |d| d.reason);
-            self.remove(uid, reason, out);
+            self.remove(uid, reason, now, out);
         }
         for info in snapshot {
             self.apply(
@@ -109,6 +291,7 @@ impl Roster {
                     uid: info.uid,
                     name: info.name.clone(),
                 },
+                now,
                 out,
             );
             self.set_presence(info.uid, info.presence, out);
@@ -116,16 +299,25 @@ impl Roster {
         }
     }
 
-    fn remove(&mut self, uid: u32, reason: PeerLeaveReason, out: &mut Vec<SessionEvent>) {
-        if let Some(peer) = self.peers.remove(&uid) {
-            if peer.stream.is_some() {
-                out.push(SessionEvent::StreamRemoved {
-                    uid,
-                    reason: StreamRemovedReason::PeerLeft,
-                });
+    fn remove(
+        &mut self,
+        uid: u32,
+        reason: PeerLeaveReason,
+        now: Instant,
+        out: &mut Vec<SessionEvent>,
+    ) {
+        let Some(peer) = self.peers.get(&uid) else {
+            return;
+        };
+        let removed = match peer.flow {
+            Flow::Flowing(last) if self.gating && last + STALE_AT_LEAVE <= now => {
+                StreamRemovedReason::NoData
             }
-            out.push(SessionEvent::PeerLeave { uid, reason });
-        }
+            _ => StreamRemovedReason::PeerLeft,
+        };
+        self.update(uid, removed, out, |p| p.stream = None);
+        self.peers.remove(&uid);
+        out.push(SessionEvent::PeerLeave { uid, reason });
     }
 
     fn set_presence(&mut self, uid: u32, presence: PeerPresence, out: &mut Vec<SessionEvent>) {
@@ -149,23 +341,12 @@ impl Roster {
         removed: StreamRemovedReason,
         out: &mut Vec<SessionEvent>,
     ) {
-        let Some(peer) = self.peers.get_mut(&uid) else {
-            return;
-        };
-        if peer.stream == stream {
-            return;
-        }
-        peer.stream = stream;
-        out.push(match stream {
-            Some(m) => SessionEvent::StreamAdded {
-                uid,
-                audio: m.audio,
-                video: m.video,
-            },
-            None => SessionEvent::StreamRemoved {
-                uid,
-                reason: removed,
-            },
+        self.update(uid, removed, out, |peer| {
+            if peer.stream.is_none() && stream.is_some() {
+                // A new publication waits for its own packets.
+                peer.flow = Flow::Waiting;
+            }
+            peer.stream = stream;
         });
     }
 }
@@ -173,6 +354,7 @@ impl Roster {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn online(uid: u32) -> ServerMessage {
         ServerMessage::PeerOnline {
@@ -184,15 +366,17 @@ mod tests {
     #[test]
     fn duplicates_emit_nothing() {
         let mut r = Roster::default();
+        let now = Instant::now();
         let mut out = vec![];
-        r.apply(&online(2), &mut out);
-        r.apply(&online(2), &mut out);
-        r.apply(&ServerMessage::PeerReconnected { uid: 2 }, &mut out);
+        r.apply(&online(2), now, &mut out);
+        r.apply(&online(2), now, &mut out);
+        r.apply(&ServerMessage::PeerReconnected { uid: 2 }, now, &mut out);
         r.apply(
             &ServerMessage::PeerLeave {
                 uid: 9,
                 reason: PeerLeaveReason::Quit,
             },
+            now,
             &mut out,
         );
         assert_eq!(
@@ -207,14 +391,16 @@ mod tests {
     #[test]
     fn leave_of_a_publisher_removes_its_stream_first() {
         let mut r = Roster::default();
+        let now = Instant::now();
         let mut out = vec![];
-        r.apply(&online(1), &mut out);
+        r.apply(&online(1), now, &mut out);
         r.apply(
             &ServerMessage::StreamAdded {
                 uid: 1,
                 audio: true,
                 video: true,
             },
+            now,
             &mut out,
         );
         out.clear();
@@ -223,6 +409,7 @@ mod tests {
                 uid: 1,
                 reason: PeerLeaveReason::ServerTimeout,
             },
+            now,
             &mut out,
         );
         assert_eq!(
@@ -243,10 +430,11 @@ mod tests {
     #[test]
     fn reconcile_emits_the_difference() {
         let mut r = Roster::default();
+        let now = Instant::now();
         let mut out = vec![];
-        r.apply(&online(1), &mut out);
-        r.apply(&online(2), &mut out);
-        r.apply(&online(3), &mut out);
+        r.apply(&online(1), now, &mut out);
+        r.apply(&online(2), now, &mut out);
+        r.apply(&online(3), now, &mut out);
         out.clear();
         let snapshot = vec![
             PeerInfo {
@@ -269,7 +457,7 @@ mod tests {
             uid: 1,
             reason: PeerLeaveReason::ServerTimeout,
         }];
-        r.reconcile(&snapshot, &departed, &mut out);
+        r.reconcile(&snapshot, &departed, now, &mut out);
         assert_eq!(
             out,
             vec![
@@ -294,7 +482,126 @@ mod tests {
             ]
         );
         out.clear();
-        r.reconcile(&snapshot, &departed, &mut out);
+        r.reconcile(&snapshot, &departed, now, &mut out);
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    fn published(r: &mut Roster, now: Instant, out: &mut Vec<SessionEvent>) {
+        r.apply(&online(1), now, out);
+        r.apply(
+            &ServerMessage::StreamAdded {
+                uid: 1,
+                audio: true,
+                video: true,
+            },
+            now,
+            out,
+        );
+    }
+
+    #[test]
+    fn gated_streams_appear_with_packets_and_go_after_silence() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut r = Roster::new(true, Duration::from_secs(10));
+        let mut out = vec![];
+        published(&mut r, t0, &mut out);
+        assert_eq!(out.len(), 1, "announced, not yet added: {out:?}");
+        out.clear();
+        r.media_activity(1, ms(100), &mut out);
+        r.media_activity(1, ms(200), &mut out);
+        assert_eq!(
+            out,
+            vec![SessionEvent::StreamAdded {
+                uid: 1,
+                audio: true,
+                video: true
+            }]
+        );
+        out.clear();
+        assert_eq!(r.next_deadline(), Some(ms(10_200)));
+        r.on_timeout(ms(10_199), &mut out);
+        assert!(out.is_empty());
+        r.on_timeout(ms(10_200), &mut out);
+        assert_eq!(
+            out,
+            vec![SessionEvent::StreamRemoved {
+                uid: 1,
+                reason: StreamRemovedReason::NoData
+            }]
+        );
+        assert_eq!(r.next_deadline(), None);
+        out.clear();
+        r.media_activity(1, ms(20_000), &mut out);
+        assert!(matches!(out[0], SessionEvent::StreamAdded { uid: 1, .. }));
+    }
+
+    #[test]
+    fn muting_everything_is_not_no_data() {
+        let t0 = Instant::now();
+        let mut r = Roster::new(true, Duration::from_secs(10));
+        let mut out = vec![];
+        published(&mut r, t0, &mut out);
+        r.media_activity(1, t0, &mut out);
+        out.clear();
+        let mute = |audio, video| ServerMessage::MuteChanged {
+            uid: 1,
+            audio,
+            video,
+        };
+        r.apply(&mute(true, true), t0, &mut out);
+        assert_eq!(r.next_deadline(), None);
+        r.on_timeout(t0 + Duration::from_secs(60), &mut out);
+        assert_eq!(out.len(), 1, "only mute-changed: {out:?}");
+        let later = t0 + Duration::from_secs(61);
+        r.apply(&mute(false, true), later, &mut out);
+        assert_eq!(r.next_deadline(), Some(later + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn leave_after_silence_reports_no_data_then_leave() {
+        let t0 = Instant::now();
+        let mut r = Roster::new(true, Duration::from_secs(10));
+        let mut out = vec![];
+        published(&mut r, t0, &mut out);
+        r.media_activity(1, t0, &mut out);
+        out.clear();
+        let leave = ServerMessage::PeerLeave {
+            uid: 1,
+            reason: PeerLeaveReason::ServerTimeout,
+        };
+        r.apply(&leave, t0 + Duration::from_millis(9_800), &mut out);
+        assert_eq!(
+            out,
+            vec![
+                SessionEvent::StreamRemoved {
+                    uid: 1,
+                    reason: StreamRemovedReason::NoData
+                },
+                SessionEvent::PeerLeave {
+                    uid: 1,
+                    reason: PeerLeaveReason::ServerTimeout
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn subscribed_once_per_visible_stream() {
+        let t0 = Instant::now();
+        let mut r = Roster::new(true, Duration::from_secs(10));
+        let mut out = vec![];
+        published(&mut r, t0, &mut out);
+        out.clear();
+        r.subscribed(1, &mut out);
+        assert!(out.is_empty(), "not visible yet");
+        r.media_activity(1, t0, &mut out);
+        r.subscribed(1, &mut out);
+        r.subscribed(1, &mut out);
+        let subs = out
+            .iter()
+            .filter(|e| matches!(e, SessionEvent::StreamSubscribed { uid: 1 }))
+            .count();
+        assert_eq!(subs, 1);
     }
 }

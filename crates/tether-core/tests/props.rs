@@ -29,6 +29,8 @@ enum Op {
     Accept,
     CloseLive,
     Roster(u32, u8),
+    Media(u32),
+    Subscribed(u32),
 }
 
 const CODES: [ErrorCode; 6] = [
@@ -55,7 +57,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..CODES.len()).prop_map(Op::Refuse),
         2 => Just(Op::Accept),
         1 => Just(Op::CloseLive),
-        4 => (2u32..5, 0u8..7).prop_map(|(u, k)| Op::Roster(u, k)),
+        4 => (2u32..5, 0u8..9).prop_map(|(u, k)| Op::Roster(u, k)),
+        3 => (2u32..5).prop_map(Op::Media),
+        1 => (2u32..5).prop_map(Op::Subscribed),
     ]
 }
 
@@ -79,6 +83,16 @@ fn roster_msg(uid: u32, kind: u8) -> ServerMessage {
         5 => ServerMessage::StreamRemoved {
             uid,
             reason: StreamRemovedReason::Unpublished,
+        },
+        6 => ServerMessage::MuteChanged {
+            uid,
+            audio: true,
+            video: uid % 2 == 0,
+        },
+        7 => ServerMessage::MuteChanged {
+            uid,
+            audio: false,
+            video: false,
         },
         _ => ServerMessage::GoingAway,
     }
@@ -104,6 +118,8 @@ fn apply(sim: &mut Sim, op: &Op) {
             cause: InterruptCause::IceFailed,
         }),
         Op::Advance(ms) => sim.run_for(Duration::from_millis(*ms)),
+        Op::Media(uid) => sim.input(Input::MediaActivity { uid: *uid }),
+        Op::Subscribed(uid) => sim.input(Input::StreamSubscribed { uid: *uid }),
         Op::NetDown { fast } => {
             sim.net_up = false;
             sim.dial_fails_fast = *fast;
@@ -139,6 +155,7 @@ fn apply(sim: &mut Sim, op: &Op) {
 struct Shadow {
     reconnecting: bool,
     stream: Option<Media>,
+    subscribed: bool,
 }
 
 fn check(sim: &Sim) -> Result<(), TestCaseError> {
@@ -202,6 +219,17 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                             p.reconnecting = false;
                         }
                     }
+                    SessionEvent::StreamSubscribed { uid } => {
+                        let p = roster.get_mut(uid);
+                        prop_assert!(
+                            p.as_ref()
+                                .is_some_and(|p| p.stream.is_some() && !p.subscribed),
+                            "subscribed to an invisible or already subscribed stream"
+                        );
+                        if let Some(p) = p {
+                            p.subscribed = true;
+                        }
+                    }
                     SessionEvent::StreamAdded { uid, audio, video } => {
                         let media = Some(Media {
                             audio: *audio,
@@ -210,6 +238,9 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                         let p = roster.get_mut(uid);
                         prop_assert!(p.as_ref().is_some_and(|p| p.stream != media));
                         if let Some(p) = p {
+                            if p.stream.is_none() {
+                                p.subscribed = false;
+                            }
                             p.stream = media;
                         }
                     }
@@ -218,6 +249,7 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                         prop_assert!(p.as_ref().is_some_and(|p| p.stream.is_some()));
                         if let Some(p) = p {
                             p.stream = None;
+                            p.subscribed = false;
                         }
                     }
                     _ => {}
@@ -240,9 +272,10 @@ proptest! {
     #[test]
     fn any_input_sequence_keeps_the_state_machine_honest(
         seed in any::<u64>(),
+        gating in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..60),
     ) {
-        let mut sim = Sim::new(config().with_rng_seed(seed));
+        let mut sim = Sim::new(config().with_rng_seed(seed).with_media_gating(gating));
         for op in &ops {
             apply(&mut sim, op);
         }

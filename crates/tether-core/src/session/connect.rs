@@ -203,6 +203,9 @@ impl Session {
                 });
             }
             ServerMessage::GoingAway => self.interrupt(InterruptCause::ServerRestart, now),
+            media @ (ServerMessage::PublisherAnswer { .. }
+            | ServerMessage::SubscriberOffer { .. }
+            | ServerMessage::IceCandidate { .. }) => self.queue.push_back(Output::Media(media)),
             ServerMessage::Error {
                 code,
                 message,
@@ -215,7 +218,7 @@ impl Session {
             }
             ServerMessage::Error { code, message, .. } => self.exception(code, message),
             roster => {
-                self.roster.apply(&roster, &mut self.scratch);
+                self.roster.apply(&roster, now, &mut self.scratch);
                 self.flush_scratch();
             }
         }
@@ -278,7 +281,7 @@ impl Session {
             session_id: w.session_id,
         });
         self.roster
-            .reconcile(&w.peers, &w.departed, &mut self.scratch);
+            .reconcile(&w.peers, &w.departed, now, &mut self.scratch);
         self.flush_scratch();
         if self.intent != w.publishing {
             let msg = match self.intent {

@@ -35,6 +35,19 @@ pub enum Input {
         /// What it saw.
         cause: InterruptCause,
     },
+    /// Media packets from `uid` arrived (report at most every ~100 ms).
+    MediaActivity {
+        /// The publisher.
+        uid: u32,
+    },
+    /// The media layer set up the subscription to `uid`'s stream.
+    StreamSubscribed {
+        /// The publisher.
+        uid: u32,
+    },
+    /// A media signalling message to send on the live connection (dropped
+    /// when not connected: the media layer renegotiates after reconnecting).
+    SendMedia(ClientMessage),
     /// Time passed; deadlines at or before `now` fire.
     Timeout,
     /// The transport of `conn` is open (WebSocket handshake done).
@@ -90,6 +103,9 @@ pub enum Output {
     },
     /// Tell the user.
     Event(SessionEvent),
+    /// A media signalling message from the server on the live connection
+    /// (SDP answers and offers, ICE candidates) for the media layer.
+    Media(ServerMessage),
     /// Nothing more to do now; feed [`Input::Timeout`] at this instant.
     Timeout(Instant),
     /// Nothing more to do and nothing scheduled.

@@ -38,6 +38,10 @@ impl Session {
 
     pub(super) fn on_timeout(&mut self, now: Instant) {
         self.token_timers(now);
+        if !matches!(self.phase, Phase::Disconnected) {
+            self.roster.on_timeout(now, &mut self.scratch);
+            self.flush_scratch();
+        }
         let timing = self.config.timing;
         match &mut self.phase {
             Phase::Disconnected => {}

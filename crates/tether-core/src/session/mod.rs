@@ -93,10 +93,11 @@ impl Session {
     /// clock is read.
     pub fn new(config: SessionConfig, _now: Instant) -> Self {
         let rng = fastrand::Rng::with_seed(config.rng_seed);
+        let roster = Roster::new(config.media_gating, config.timing.no_data_timeout);
         Self {
             config,
             phase: Phase::Disconnected,
-            roster: Roster::default(),
+            roster,
             intent: None,
             server: None,
             token_generation: 0,
@@ -175,6 +176,15 @@ impl Session {
                 _ => self.hurry(now),
             },
             Input::Interrupt { cause } => self.interrupt(cause, now),
+            Input::MediaActivity { uid } => {
+                self.roster.media_activity(uid, now, &mut self.scratch);
+                self.flush_scratch();
+            }
+            Input::StreamSubscribed { uid } => {
+                self.roster.subscribed(uid, &mut self.scratch);
+                self.flush_scratch();
+            }
+            Input::SendMedia(msg) => self.transmit_live(msg),
             Input::Timeout => self.on_timeout(now),
             Input::TransportUp { conn } => self.on_transport_up(conn),
             Input::TransportFailed { conn, .. } => self.drop_attempt(conn),
@@ -230,7 +240,8 @@ impl Session {
                 None
             }
         });
-        [phase, token].into_iter().flatten().min()
+        let media = self.roster.next_deadline();
+        [phase, token, media].into_iter().flatten().min()
     }
 
     // ---- user commands -------------------------------------------------

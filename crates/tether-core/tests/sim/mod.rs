@@ -195,6 +195,7 @@ impl Sim {
             }
             ClientMessage::Leave => ServerMessage::Bye,
             ClientMessage::RenewToken { .. } => return,
+            _ => return,
         };
         self.schedule(self.rtt, Input::Message { conn, msg: reply });
     }

@@ -1,0 +1,20 @@
+//! Tether's media pipeline (WIP docs).
+
+mod audio_codec;
+mod error;
+mod frame;
+mod level;
+mod stamp;
+mod synth;
+mod vp8;
+
+pub use audio_codec::{OpusDecoder, OpusEncoder, DEFAULT_OPUS_BITRATE};
+pub use error::{MediaError, MediaResult};
+pub use frame::{AudioFrame, VideoFrame, FRAME_DURATION_US, SAMPLES_PER_FRAME, SAMPLE_RATE};
+pub use level::level;
+pub use stamp::read_stamp;
+pub use synth::{SyntheticAudio, SyntheticVideo};
+pub use vp8::{
+    is_vp8_keyframe, DecodedVideo, EncodedVideo, Vp8Config, Vp8Decoder, Vp8Encoder, MAX_VIDEO_KBPS,
+    MIN_VIDEO_KBPS,
+};
