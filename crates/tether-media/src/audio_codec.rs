@@ -170,9 +170,14 @@ mod tests {
         enc.set_packet_loss_percent(255).unwrap();
         let mut dec = OpusDecoder::new().unwrap();
         // Garbage may decode to noise or fail, but must not panic.
-        let _ = dec.decode(&[0xff; 3]);
-        let _ = dec.decode(&[0x00]);
-        let _ = dec.decode_fec(&[0xfc, 0xff, 0xff]);
+        for packet in [&[0xff, 0xff, 0xff][..], &[0x00], &[0xfc, 0xff, 0xff]] {
+            if let Ok(samples) = dec.decode(packet) {
+                assert!(samples.len() <= MAX_FRAME_SAMPLES);
+            }
+            if let Ok(samples) = dec.decode_fec(packet) {
+                assert!(samples.len() <= SAMPLES_PER_FRAME);
+            }
+        }
         assert_eq!(dec.decode(&[]).unwrap().len(), SAMPLES_PER_FRAME);
     }
 }

@@ -1,5 +1,8 @@
 //! Tether's media pipeline (WIP docs).
 
+// In unit tests a failed unwrap is a failed test.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod audio_codec;
 mod error;
 mod frame;

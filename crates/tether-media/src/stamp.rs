@@ -15,8 +15,6 @@ const BITS: usize = (COLS * ROWS) as usize;
 const BLACK: u8 = 16;
 const WHITE: u8 = 235;
 const THRESHOLD: u32 = (BLACK as u32 + WHITE as u32) / 2;
-/// Narrowest frame that can carry a stamp (4-pixel blocks).
-pub const MIN_WIDTH: u32 = COLS * 4;
 
 /// Side of one stamp block for a frame of this width, or `None` if the frame is too small.
 pub fn block_size(width: u32, height: u32) -> Option<u32> {
@@ -30,7 +28,7 @@ pub fn band_height(width: u32, height: u32) -> u32 {
 }
 
 /// Writes `frame_no` and `capture_us` into the top band of `frame`. Does nothing if the frame is too
-/// small (see [`MIN_WIDTH`]) or its planes do not match its size.
+/// small (narrower than 160 pixels, or too short for the band) or its planes do not match its size.
 pub fn write_stamp(frame: &mut VideoFrame, frame_no: u64, capture_us: u64) {
     let Some(block) = block_size(frame.width, frame.height) else {
         return;

@@ -338,7 +338,7 @@ mod tests {
         let high = size(&mut enc);
         enc.set_bitrate(150).unwrap();
         assert_eq!(enc.config().bitrate_kbps, 150);
-        let _ = size(&mut enc); // let the rate controller settle
+        size(&mut enc); // let the rate controller settle
         let low = size(&mut enc);
         assert!(low * 3 < high, "low {low} high {high}");
         enc.set_bitrate(0).unwrap();
