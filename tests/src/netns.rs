@@ -360,6 +360,38 @@ impl NetFixture {
             .expect("run ip link show");
         String::from_utf8_lossy(&out.stdout).contains("state UP")
     }
+
+    /// Waits (polling every 10 ms, at most 5 s) until the client's veth is
+    /// operationally UP. The kernel turns the device's queue on in the same
+    /// deferred step (linkwatch, up to ~1 s after `ip link set up` when the
+    /// machine is busy); packets sent before that, such as the first ARP
+    /// request, can be lost, so this is when the network is really back.
+    /// `before` is the last poll that still saw the link down, `at` the first
+    /// that saw it up.
+    #[track_caller]
+    pub fn wait_client_link_operational(&self) -> FaultTime {
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut before = Instant::now();
+        let mut before_unix_ms = crate::unix_ms();
+        loop {
+            let (t, t_ms) = (Instant::now(), crate::unix_ms());
+            if self.client_link_is_up() {
+                return FaultTime {
+                    before,
+                    at: Instant::now(),
+                    at_unix_ms: crate::unix_ms(),
+                    before_unix_ms,
+                };
+            }
+            (before, before_unix_ms) = (t, t_ms);
+            assert!(
+                Instant::now() < deadline,
+                "{} not operationally UP 5 s after link up",
+                self.client_if
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for NetFixture {
