@@ -4,16 +4,20 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod audio_codec;
+mod bitrate;
 mod error;
 mod frame;
+mod jitter;
 mod level;
 mod stamp;
 mod synth;
 mod vp8;
 
 pub use audio_codec::{OpusDecoder, OpusEncoder, DEFAULT_OPUS_BITRATE};
+pub use bitrate::{next_bitrate, POLICY_MAX_KBPS, POLICY_MIN_KBPS};
 pub use error::{MediaError, MediaResult};
 pub use frame::{AudioFrame, VideoFrame, FRAME_DURATION_US, SAMPLES_PER_FRAME, SAMPLE_RATE};
+pub use jitter::{AudioJitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
 pub use level::level;
 pub use stamp::read_stamp;
 pub use synth::{SyntheticAudio, SyntheticVideo};
