@@ -344,6 +344,23 @@ impl NetFixture {
         self.timed(|| self.ip_ok(&["-n", &ns, "link", "set", &dev, "up"]))
     }
 
+    /// Whether the server's veth is operationally UP (carrier seen by the kernel).
+    pub fn server_link_is_up(&self) -> bool {
+        let out = Command::new(&self.ip)
+            .args([
+                "-n",
+                &self.server_ns,
+                "-o",
+                "link",
+                "show",
+                "dev",
+                &self.server_if,
+            ])
+            .output()
+            .expect("run ip link show");
+        String::from_utf8_lossy(&out.stdout).contains("state UP")
+    }
+
     /// Whether the client's veth is operationally UP (carrier seen by the kernel).
     pub fn client_link_is_up(&self) -> bool {
         let out = Command::new(&self.ip)
@@ -361,21 +378,23 @@ impl NetFixture {
         String::from_utf8_lossy(&out.stdout).contains("state UP")
     }
 
-    /// Waits (polling every 10 ms, at most 5 s) until the client's veth is
-    /// operationally UP. The kernel turns the device's queue on in the same
-    /// deferred step (linkwatch, up to ~1 s after `ip link set up` when the
-    /// machine is busy); packets sent before that, such as the first ARP
-    /// request, can be lost, so this is when the network is really back.
+    /// Waits (polling every 10 ms, at most 5 s) until both veth ends are
+    /// operationally UP again. Taking the client end down also takes the
+    /// carrier of the server end away, and the kernel turns each device's
+    /// queue back on in a deferred step (linkwatch, up to ~1 s after `ip link
+    /// set up` when the machine is busy); packets sent before that, such as
+    /// the ARP reply to the client's first SYN, are lost (ARP retries after
+    /// 1 s), so this is when the network is really back.
     /// `before` is the last poll that still saw the link down, `at` the first
     /// that saw it up.
     #[track_caller]
-    pub fn wait_client_link_operational(&self) -> FaultTime {
+    pub fn wait_link_operational(&self) -> FaultTime {
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         let mut before = Instant::now();
         let mut before_unix_ms = crate::unix_ms();
         loop {
             let (t, t_ms) = (Instant::now(), crate::unix_ms());
-            if self.client_link_is_up() {
+            if self.client_link_is_up() && self.server_link_is_up() {
                 return FaultTime {
                     before,
                     at: Instant::now(),
@@ -386,8 +405,9 @@ impl NetFixture {
             (before, before_unix_ms) = (t, t_ms);
             assert!(
                 Instant::now() < deadline,
-                "{} not operationally UP 5 s after link up",
-                self.client_if
+                "{} / {} not operationally UP 5 s after link up",
+                self.client_if,
+                self.server_if
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

@@ -38,7 +38,7 @@ fn link_down_is_noticed_at_once_and_link_up_reconnects() {
         (down_at.at + Duration::from_secs(3)).saturating_duration_since(Instant::now()),
     );
     let up = p.net.link_up();
-    let operational = p.net.wait_client_link_operational();
+    let operational = p.net.wait_link_operational();
     let back = p.uid1.wait_state("CONNECTED", Duration::from_secs(3));
     assert_eq!(back.str("reason"), Some("RECONNECT_SUCCESS"), "{back}");
     measure("link_up_to_connected_ms", back.ts - up.at_unix_ms);
