@@ -9,6 +9,7 @@
 mod actor;
 mod clock;
 mod error;
+pub mod media;
 mod netwatch;
 mod record;
 mod transport;

@@ -85,6 +85,20 @@ impl Default for RateLimit {
     }
 }
 
+/// Where the SFU's media (WebRTC over UDP) goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Lowest UDP port for media; 0 (with `udp_port_max` 0) means ephemeral ports.
+    pub udp_port_min: u16,
+    /// Highest UDP port for media (inclusive).
+    pub udp_port_max: u16,
+    /// The IP to bind media sockets on; `None` uses the signalling listen address
+    /// (a wildcard there binds every non-loopback interface).
+    pub bind_ip: Option<std::net::IpAddr>,
+    /// The IP put into ICE candidates instead of the bound one (1:1 NAT, containers).
+    pub advertise_ip: Option<std::net::IpAddr>,
+}
+
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -108,6 +122,8 @@ pub struct ServerConfig {
     pub departed_ttl: Duration,
     /// Most departures listed per channel.
     pub departed_max: usize,
+    /// Media (SFU) settings.
+    pub media: MediaConfig,
 }
 
 impl ServerConfig {
@@ -124,6 +140,7 @@ impl ServerConfig {
             rate_limit: RateLimit::default(),
             departed_ttl: Duration::from_secs(300),
             departed_max: 64,
+            media: MediaConfig::default(),
         }
     }
 
@@ -145,6 +162,12 @@ impl ServerConfig {
         }
         if self.peer_stale.is_zero() {
             return Err(ConfigError::Invalid("peer stale time must be above 0"));
+        }
+        let m = &self.media;
+        if (m.udp_port_min == 0) != (m.udp_port_max == 0) || m.udp_port_max < m.udp_port_min {
+            return Err(ConfigError::Invalid(
+                "UDP port range needs both ends, min <= max (or neither for ephemeral ports)",
+            ));
         }
         if self.max_connections == 0 {
             return Err(ConfigError::Invalid("max connections must be above 0"));

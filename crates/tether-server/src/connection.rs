@@ -25,6 +25,7 @@ use tracing::{debug, info, info_span, warn, Instrument, Span};
 use crate::hub::{ConnId, ConnLink, JoinRequest, Outbound, SessionKey, CLOSE_NORMAL};
 use crate::ratelimit::TokenBucket;
 use crate::server::Shared;
+use crate::sfu::{SfuInput, Signal};
 
 /// Outbound queue per connection; a connection this far behind is dropped.
 const OUTBOUND_QUEUE: usize = 1024;
@@ -423,18 +424,34 @@ impl Connection {
                 }
                 Flow::Stop(End::Closed)
             }
-            ClientMessage::PublisherOffer { .. }
-            | ClientMessage::SubscriberAnswer { .. }
-            | ClientMessage::IceCandidate { .. }
-            | ClientMessage::SubscriberRestart
-            | ClientMessage::Mute { .. } => {
-                self.error(
-                    ErrorCode::BadMessage,
-                    "media signalling is not available on this server yet",
-                )
-                .await
+            ClientMessage::PublisherOffer { sdp } => self.media(key, Signal::PublisherOffer(sdp)),
+            ClientMessage::SubscriberAnswer { sdp } => {
+                self.media(key, Signal::SubscriberAnswer(sdp))
+            }
+            ClientMessage::IceCandidate { target, candidate } => {
+                self.media(key, Signal::IceCandidate { target, candidate })
+            }
+            ClientMessage::SubscriberRestart => self.media(key, Signal::SubscriberRestart),
+            ClientMessage::Mute { audio, video } => {
+                if hub.mute(&key, id, Media { audio, video }).is_err() {
+                    debug!("mute on a detached session");
+                }
+                Flow::Continue
             }
         }
+    }
+
+    /// Hand media signalling to the SFU (answers come back through the hub).
+    fn media(&self, key: SessionKey, signal: Signal) -> Flow {
+        if self
+            .shared
+            .sfu
+            .send(SfuInput::Signal { key, signal })
+            .is_err()
+        {
+            debug!("media signal after the SFU stopped");
+        }
+        Flow::Continue
     }
 
     async fn renew(&mut self, key: &SessionKey, token: &str, now: Instant) -> Flow {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tether_proto::{
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Span};
 
 use crate::auth::Grant;
+use crate::sfu::SfuInput;
 
 /// Identifies one WebSocket connection.
 pub(crate) type ConnId = u64;
@@ -123,8 +124,16 @@ struct Session {
     conn: Option<ConnLink>,
     privileges: Privileges,
     token_expires: Option<Instant>,
+    /// Mute state as the client last reported it (`audio`/`video` true = muted).
+    muted: Media,
     span: Span,
 }
+
+/// Nothing muted.
+const UNMUTED: Media = Media {
+    audio: false,
+    video: false,
+};
 
 impl Session {
     fn attached_to(&self, conn: ConnId) -> bool {
@@ -240,6 +249,8 @@ pub(crate) struct Hub {
     next_conn: AtomicU64,
     /// Wakes the presence timer when a deadline may have moved earlier.
     pub(crate) wake: Notify,
+    /// Where session lifecycle notices for the SFU go (unset: no media).
+    media: OnceLock<mpsc::UnboundedSender<SfuInput>>,
 }
 
 impl Hub {
@@ -249,7 +260,84 @@ impl Hub {
             cfg,
             next_conn: AtomicU64::new(1),
             wake: Notify::new(),
+            media: OnceLock::new(),
         }
+    }
+
+    /// Route session lifecycle notices to the SFU. Set once, before serving.
+    pub(crate) fn set_media(&self, tx: mpsc::UnboundedSender<SfuInput>) {
+        if self.media.set(tx).is_err() {
+            warn!("media sink set twice; keeping the first");
+        }
+    }
+
+    /// Tell the SFU. Called with the hub lock held, so the SFU sees session
+    /// changes in the order they happened.
+    fn media(&self, input: SfuInput) {
+        if let Some(tx) = self.media.get() {
+            // The SFU task is gone only during shutdown.
+            if tx.send(input).is_err() {
+                debug!("media notice after the SFU stopped");
+            }
+        }
+    }
+
+    /// Send `msg` to the session's connection, if it is still this session and attached.
+    pub(crate) fn send_to(&self, key: &SessionKey, msg: &ServerMessage) -> bool {
+        let channels = self.lock();
+        let Some(s) = channels
+            .get(&key.channel)
+            .and_then(|ch| ch.sessions.get(&key.uid))
+        else {
+            return false;
+        };
+        if s.session_id != key.session_id {
+            return false;
+        }
+        match &s.conn {
+            Some(conn) => {
+                conn.send_msg(msg);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the session may publish media (its token's privilege).
+    pub(crate) fn may_publish(&self, key: &SessionKey) -> bool {
+        let channels = self.lock();
+        channels
+            .get(&key.channel)
+            .and_then(|ch| ch.sessions.get(&key.uid))
+            .is_some_and(|s| s.session_id == key.session_id && s.privileges.publish)
+    }
+
+    /// `mute`: store and tell the others (only on a real change).
+    pub(crate) fn mute(
+        &self,
+        key: &SessionKey,
+        conn: ConnId,
+        muted: Media,
+    ) -> Result<(), NotAttached> {
+        let uid = key.uid;
+        self.with_session(key, conn, |ch, _| {
+            let Some(s) = ch.sessions.get_mut(&uid) else {
+                return;
+            };
+            if s.muted == muted {
+                return;
+            }
+            s.muted = muted;
+            info!(parent: &s.span, audio = muted.audio, video = muted.video, "mute changed");
+            ch.broadcast(
+                uid,
+                &ServerMessage::MuteChanged {
+                    uid,
+                    audio: muted.audio,
+                    video: muted.video,
+                },
+            );
+        })
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {
@@ -311,6 +399,11 @@ impl Hub {
             _ => {
                 if let Some(old) = ch.sessions.remove(&uid) {
                     info!(parent: &old.span, "uid joined again elsewhere; removing old session");
+                    self.media(SfuInput::Removed {
+                        channel: req.channel.clone(),
+                        uid,
+                        session_id: old.session_id.clone(),
+                    });
                     if let Some(conn) = &old.conn {
                         conn.fatal(
                             ErrorCode::UidConflict,
@@ -341,9 +434,16 @@ impl Hub {
                         conn: Some(req.conn),
                         privileges: req.grant.privileges,
                         token_expires,
-                        span,
+                        muted: UNMUTED,
+                        span: span.clone(),
                     },
                 );
+                self.media(SfuInput::Joined {
+                    channel: req.channel.clone(),
+                    uid,
+                    session_id: session_id.clone(),
+                    span,
+                });
                 ch.broadcast(
                     uid,
                     &ServerMessage::PeerOnline {
@@ -355,6 +455,19 @@ impl Hub {
             }
         };
         let welcome = ch.welcome(uid, resumed, now, &cfg);
+        // Late joiners (and resumers) learn who is muted right after `welcome`:
+        // the connection sends the welcome before anything queued here.
+        if let Some(conn) = ch.sessions.get(&uid).and_then(|s| s.conn.as_ref()) {
+            for (peer, s) in &ch.sessions {
+                if *peer != uid && s.muted != UNMUTED {
+                    conn.send_msg(&ServerMessage::MuteChanged {
+                        uid: *peer,
+                        audio: s.muted.audio,
+                        video: s.muted.video,
+                    });
+                }
+            }
+        }
         drop(channels);
         self.wake.notify_one();
         let key = SessionKey {
@@ -449,6 +562,11 @@ impl Hub {
             };
             if s.publishing.take().is_some() {
                 info!(parent: &s.span, "unpublished");
+                self.media(SfuInput::Unpublished {
+                    channel: key.channel.clone(),
+                    uid,
+                    session_id: key.session_id.clone(),
+                });
                 ch.broadcast(
                     uid,
                     &ServerMessage::StreamRemoved {
@@ -495,6 +613,11 @@ impl Hub {
         self.with_session(key, conn, |ch, cfg| {
             if let Some(s) = ch.sessions.get(&uid) {
                 info!(parent: &s.span, "left");
+                self.media(SfuInput::Removed {
+                    channel: key.channel.clone(),
+                    uid,
+                    session_id: s.session_id.clone(),
+                });
             }
             ch.remove(uid, PeerLeaveReason::Quit, now, cfg);
         })
@@ -530,7 +653,7 @@ impl Hub {
         let mut earliest = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
-        for ch in channels.values_mut() {
+        for (name, ch) in channels.iter_mut() {
             let mut stale = Vec::new();
             let mut gone = Vec::new();
             for (uid, s) in &ch.sessions {
@@ -569,6 +692,11 @@ impl Hub {
                         }
                     }
                     info!(parent: &s.span, ?reason, "session removed by server");
+                    self.media(SfuInput::Removed {
+                        channel: name.clone(),
+                        uid,
+                        session_id: s.session_id.clone(),
+                    });
                 }
                 ch.remove(uid, reason, now, &cfg);
             }

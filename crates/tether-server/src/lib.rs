@@ -23,11 +23,12 @@ mod hub;
 mod presence;
 mod ratelimit;
 mod server;
+mod sfu;
 
 pub use auth::{issue_token, sign_claims, AuthError, IssueError};
 pub use config::{
-    is_loopback, AuthMode, ConfigError, RateLimit, Secret, ServerConfig, DEFAULT_PEER_STALE,
-    DEFAULT_PEER_TIMEOUT, MIN_SECRET_BYTES,
+    is_loopback, AuthMode, ConfigError, MediaConfig, RateLimit, Secret, ServerConfig,
+    DEFAULT_PEER_STALE, DEFAULT_PEER_TIMEOUT, MIN_SECRET_BYTES,
 };
 pub use error::ServerError;
 pub use hub::HubStats;

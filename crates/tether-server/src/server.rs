@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,6 +16,7 @@ use crate::auth::Authenticator;
 use crate::config::{AuthMode, ServerConfig};
 use crate::error::ServerError;
 use crate::hub::{Hub, HubConfig, HubStats};
+use crate::sfu::{self, rtc::PcFactory, SfuInput};
 use crate::{connection, presence};
 
 /// How long shutdown waits for connections to finish their close handshake.
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) hub: Arc<Hub>,
     pub(crate) auth: Authenticator,
+    /// Media signalling goes to the SFU through the same ordered queue as the
+    /// hub's session notices.
+    pub(crate) sfu: mpsc::UnboundedSender<SfuInput>,
 }
 
 /// A bound channel server, ready to [`run`](Server::run).
@@ -34,6 +38,7 @@ pub struct Server {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
+    sfu_rx: mpsc::UnboundedReceiver<SfuInput>,
 }
 
 /// Stops a running server and reads its counters; cheap to clone.
@@ -92,6 +97,8 @@ impl Server {
             departed_ttl: config.departed_ttl,
             departed_max: config.departed_max,
         }));
+        let (sfu, sfu_rx) = mpsc::unbounded_channel();
+        hub.set_media(sfu.clone());
         let auth = Authenticator::new(&config.auth);
         let mode = match config.auth {
             AuthMode::Open => "open",
@@ -102,8 +109,14 @@ impl Server {
         Ok(Self {
             listener,
             local_addr,
-            shared: Arc::new(Shared { config, hub, auth }),
+            shared: Arc::new(Shared {
+                config,
+                hub,
+                auth,
+                sfu,
+            }),
             stop: CancellationToken::new(),
+            sfu_rx,
         })
     }
 
@@ -128,10 +141,19 @@ impl Server {
             listener,
             shared,
             stop,
+            sfu_rx,
             ..
         } = self;
         let tasks = TaskTracker::new();
         tasks.spawn(presence::run(shared.hub.clone(), stop.child_token()));
+        let factory = Arc::new(PcFactory::new(
+            shared.config.media.clone(),
+            shared.config.listen.ip(),
+        ));
+        tasks.spawn(
+            sfu::run(shared.hub.clone(), factory, sfu_rx, stop.child_token())
+                .instrument(info_span!("sfu")),
+        );
         let permits = Arc::new(Semaphore::new(shared.config.max_connections));
         tokio::pin!(shutdown);
         loop {

@@ -1,0 +1,746 @@
+//! One channel's media: every session's two peer connections, the published
+//! sources and the sinks that carry them to subscribers. One task owns it all;
+//! webrtc callbacks only post [`RoomCmd`]s.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::peer_connection::configuration::RTCOfferOptions;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tether_proto::{ErrorCode, MediaTarget, ServerMessage};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Span};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
+    RTCPeerConnectionState, RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::forward::{sink_feedback, Sink, Source};
+use super::rtc::{PcFactory, OPUS_PT, VP8_PT};
+use super::{Kind, Signal};
+use crate::hub::{Hub, SessionKey};
+
+/// Longest wait for ICE gathering before an SDP is sent as it is. Host
+/// candidates gather in well under a millisecond.
+const GATHER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Which of a session's two connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Publisher,
+    Subscriber,
+}
+
+/// What the room task handles, in order.
+pub(crate) enum RoomCmd {
+    Joined {
+        uid: u32,
+        session_id: String,
+        span: Span,
+    },
+    Removed {
+        uid: u32,
+        session_id: String,
+    },
+    Unpublished {
+        uid: u32,
+        session_id: String,
+    },
+    Signal {
+        uid: u32,
+        session_id: String,
+        signal: Signal,
+    },
+    /// A publisher connection got a track.
+    Track {
+        uid: u32,
+        pc: u64,
+        track: Arc<dyn TrackRemote>,
+    },
+    /// A source's reader ended.
+    TrackEnded {
+        uid: u32,
+        pc: u64,
+        kind: Kind,
+    },
+    /// A connection's state changed.
+    PcState {
+        uid: u32,
+        pc: u64,
+        role: Role,
+        state: RTCPeerConnectionState,
+    },
+}
+
+/// Forwards webrtc callbacks into the room's queue; nothing else.
+struct Handler {
+    room: mpsc::UnboundedSender<RoomCmd>,
+    uid: u32,
+    pc: u64,
+    role: Role,
+    gathering: watch::Sender<RTCIceGatheringState>,
+}
+
+impl Handler {
+    fn post(&self, cmd: RoomCmd) {
+        // The room is gone only while shutting down.
+        if self.room.send(cmd).is_err() {
+            debug!("webrtc event after the room ended");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathering.send_replace(state);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.post(RoomCmd::PcState {
+            uid: self.uid,
+            pc: self.pc,
+            role: self.role,
+            state,
+        });
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if self.role == Role::Publisher {
+            self.post(RoomCmd::Track {
+                uid: self.uid,
+                pc: self.pc,
+                track,
+            });
+        }
+    }
+}
+
+/// A peer connection with what the room needs to drive it.
+struct Pc {
+    pc: Arc<dyn PeerConnection>,
+    id: u64,
+    gathering: watch::Receiver<RTCIceGatheringState>,
+    /// The remote's DTLS fingerprint: a different one means a new connection.
+    remote_fingerprint: Option<String>,
+}
+
+impl Pc {
+    /// Apply a local description and return the SDP once candidates are in.
+    async fn set_local(&self, desc: RTCSessionDescription) -> webrtc::error::Result<String> {
+        let mut gathering = self.gathering.clone();
+        self.pc.set_local_description(desc).await?;
+        let complete = gathering.wait_for(|s| *s == RTCIceGatheringState::Complete);
+        if tokio::time::timeout(GATHER_TIMEOUT, complete)
+            .await
+            .is_err()
+        {
+            warn!("ICE gathering did not complete in time; sending what we have");
+        }
+        let sdp = self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default();
+        Ok(sdp)
+    }
+
+    fn close(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.pc.close().await {
+                debug!("closing a peer connection failed: {e}");
+            }
+        });
+    }
+}
+
+/// One outgoing track on a subscriber connection.
+struct Down {
+    source: Arc<Source>,
+    sink: Arc<Sink>,
+    sender: Arc<dyn RtpSender>,
+    negotiated: bool,
+    feedback: Option<JoinHandle<()>>,
+}
+
+struct Participant {
+    session_id: String,
+    span: Span,
+    publisher: Option<Pc>,
+    published: BTreeMap<Kind, Arc<Source>>,
+    readers: Vec<JoinHandle<()>>,
+    subscriber: Option<Pc>,
+    subscriber_connected: bool,
+    down: BTreeMap<(u32, Kind), Down>,
+    /// The tracks in the offer awaiting an answer.
+    offered: Option<BTreeSet<(u32, Kind)>>,
+    needs_offer: bool,
+    needs_restart: bool,
+}
+
+impl Participant {
+    fn new(session_id: String, span: Span) -> Self {
+        Self {
+            session_id,
+            span,
+            publisher: None,
+            published: BTreeMap::new(),
+            readers: Vec::new(),
+            subscriber: None,
+            subscriber_connected: false,
+            down: BTreeMap::new(),
+            offered: None,
+            needs_offer: false,
+            needs_restart: false,
+        }
+    }
+
+    fn close(mut self) {
+        for r in self.readers.drain(..) {
+            r.abort();
+        }
+        for (_, d) in std::mem::take(&mut self.down) {
+            d.source.remove_sink(d.sink.subscriber);
+            if let Some(f) = d.feedback {
+                f.abort();
+            }
+        }
+        if let Some(pc) = self.publisher.take() {
+            pc.close();
+        }
+        if let Some(pc) = self.subscriber.take() {
+            pc.close();
+        }
+    }
+}
+
+pub(crate) struct Room {
+    channel: String,
+    hub: Arc<Hub>,
+    factory: Arc<PcFactory>,
+    tx: mpsc::UnboundedSender<RoomCmd>,
+    parts: BTreeMap<u32, Participant>,
+    next_pc: u64,
+}
+
+fn random_ssrc() -> u32 {
+    let v = uuid::Uuid::new_v4().as_u128();
+    // Any 32 bits of a random uuid; 0 is avoided for readability in captures.
+    (v as u32).max(1)
+}
+
+/// The `a=fingerprint:` value of an SDP.
+fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
+        .map(|f| f.trim().to_ascii_lowercase())
+}
+
+fn kind_of(kind: RtpCodecKind) -> Option<Kind> {
+    match kind {
+        RtpCodecKind::Audio => Some(Kind::Audio),
+        RtpCodecKind::Video => Some(Kind::Video),
+        _ => None,
+    }
+}
+
+impl Room {
+    pub(crate) fn new(
+        channel: String,
+        hub: Arc<Hub>,
+        factory: Arc<PcFactory>,
+        tx: mpsc::UnboundedSender<RoomCmd>,
+    ) -> Self {
+        Self {
+            channel,
+            hub,
+            factory,
+            tx,
+            parts: BTreeMap::new(),
+            next_pc: 1,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<RoomCmd>,
+        shutdown: CancellationToken,
+    ) {
+        debug!("room open");
+        loop {
+            let cmd = tokio::select! {
+                () = shutdown.cancelled() => break,
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => cmd,
+                    None => break,
+                },
+            };
+            self.handle(cmd).await;
+            if self.parts.is_empty() && rx.is_empty() && rx.sender_strong_count() <= 1 {
+                // Only our own handle is left: the router dropped us.
+                break;
+            }
+        }
+        for (_, p) in std::mem::take(&mut self.parts) {
+            p.close();
+        }
+        debug!("room closed");
+    }
+
+    fn key(&self, uid: u32) -> Option<SessionKey> {
+        self.parts.get(&uid).map(|p| SessionKey {
+            channel: self.channel.clone(),
+            uid,
+            session_id: p.session_id.clone(),
+        })
+    }
+
+    fn send(&self, uid: u32, msg: &ServerMessage) -> bool {
+        self.key(uid).is_some_and(|k| self.hub.send_to(&k, msg))
+    }
+
+    fn error(&self, uid: u32, code: ErrorCode, message: String) {
+        if let Some(p) = self.parts.get(&uid) {
+            warn!(parent: &p.span, ?code, %message, "media error");
+        }
+        self.send(
+            uid,
+            &ServerMessage::Error {
+                code,
+                message,
+                fatal: false,
+            },
+        );
+    }
+
+    fn is_current(&self, uid: u32, session_id: &str) -> bool {
+        self.parts
+            .get(&uid)
+            .is_some_and(|p| p.session_id == session_id)
+    }
+
+    async fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Joined {
+                uid,
+                session_id,
+                span,
+            } => {
+                if let Some(old) = self.parts.remove(&uid) {
+                    old.close();
+                    self.resubscribe_all().await;
+                }
+                info!(parent: &span, "media session ready");
+                self.parts.insert(uid, Participant::new(session_id, span));
+                self.resubscribe(uid).await;
+            }
+            RoomCmd::Removed { uid, session_id } => {
+                if self.is_current(uid, &session_id) {
+                    if let Some(p) = self.parts.remove(&uid) {
+                        info!(parent: &p.span, "media session dropped");
+                        p.close();
+                    }
+                    self.resubscribe_all().await;
+                }
+            }
+            RoomCmd::Unpublished { uid, session_id } => {
+                if self.is_current(uid, &session_id) {
+                    self.drop_publisher(uid);
+                    self.resubscribe_all().await;
+                }
+            }
+            RoomCmd::Signal {
+                uid,
+                session_id,
+                signal,
+            } => {
+                if self.is_current(uid, &session_id) {
+                    self.signal(uid, signal).await;
+                }
+            }
+            RoomCmd::Track { uid, pc, track } => self.on_track(uid, pc, track).await,
+            RoomCmd::TrackEnded { uid, pc, kind } => {
+                let Some(p) = self.parts.get_mut(&uid) else {
+                    return;
+                };
+                if p.publisher.as_ref().is_some_and(|x| x.id == pc) {
+                    info!(parent: &p.span, kind = kind.as_str(), "published track ended");
+                    p.published.remove(&kind);
+                    self.resubscribe_all().await;
+                }
+            }
+            RoomCmd::PcState {
+                uid,
+                pc,
+                role,
+                state,
+            } => self.on_state(uid, pc, role, state),
+        }
+    }
+
+    fn on_state(&mut self, uid: u32, pc: u64, role: Role, state: RTCPeerConnectionState) {
+        let Some(p) = self.parts.get_mut(&uid) else {
+            return;
+        };
+        let current = match role {
+            Role::Publisher => p.publisher.as_ref(),
+            Role::Subscriber => p.subscriber.as_ref(),
+        };
+        if current.is_none_or(|x| x.id != pc) {
+            return;
+        }
+        info!(parent: &p.span, ?role, %state, "peer connection state");
+        if role != Role::Subscriber {
+            return;
+        }
+        p.subscriber_connected = state == RTCPeerConnectionState::Connected;
+        if p.subscriber_connected {
+            // (Re)connected: start every negotiated sink, and ask for keyframes
+            // so the subscriber can decode at once.
+            for d in p.down.values().filter(|d| d.negotiated) {
+                d.sink.active.store(true, Ordering::Release);
+                d.source.request_keyframe("subscriber connected");
+            }
+        }
+    }
+
+    async fn signal(&mut self, uid: u32, signal: Signal) {
+        match signal {
+            Signal::PublisherOffer(sdp) => {
+                if let Err(e) = self.publisher_offer(uid, sdp).await {
+                    self.error(uid, ErrorCode::BadMessage, format!("publisher offer: {e}"));
+                }
+            }
+            Signal::SubscriberAnswer(sdp) => {
+                if let Err(e) = self.subscriber_answer(uid, sdp).await {
+                    self.error(
+                        uid,
+                        ErrorCode::BadMessage,
+                        format!("subscriber answer: {e}"),
+                    );
+                }
+            }
+            Signal::IceCandidate { target, candidate } => {
+                let Some(p) = self.parts.get(&uid) else {
+                    return;
+                };
+                let pc = match target {
+                    MediaTarget::Publisher => p.publisher.as_ref(),
+                    MediaTarget::Subscriber => p.subscriber.as_ref(),
+                };
+                let Some(pc) = pc else {
+                    debug!(parent: &p.span, ?target, "candidate for a connection that does not exist");
+                    return;
+                };
+                let init: RTCIceCandidateInit = match serde_json::from_str(&candidate) {
+                    Ok(init) => init,
+                    Err(e) => {
+                        self.error(uid, ErrorCode::BadMessage, format!("bad candidate: {e}"));
+                        return;
+                    }
+                };
+                if let Err(e) = pc.pc.add_ice_candidate(init).await {
+                    self.error(
+                        uid,
+                        ErrorCode::BadMessage,
+                        format!("candidate refused: {e}"),
+                    );
+                }
+            }
+            Signal::SubscriberRestart => {
+                if let Some(p) = self.parts.get_mut(&uid) {
+                    info!(parent: &p.span, "subscriber ICE restart requested");
+                    p.needs_restart = true;
+                    p.needs_offer = true;
+                    // An offer still out was most likely lost with the old socket.
+                    p.offered = None;
+                }
+                self.resubscribe(uid).await;
+            }
+        }
+    }
+
+    async fn new_pc(&mut self, uid: u32, role: Role) -> webrtc::error::Result<Pc> {
+        let id = self.next_pc;
+        self.next_pc += 1;
+        let (gathering_tx, gathering) = watch::channel(RTCIceGatheringState::New);
+        let handler = Arc::new(Handler {
+            room: self.tx.clone(),
+            uid,
+            pc: id,
+            role,
+            gathering: gathering_tx,
+        });
+        let pc = self.factory.build(handler).await?;
+        Ok(Pc {
+            pc,
+            id,
+            gathering,
+            remote_fingerprint: None,
+        })
+    }
+
+    fn drop_publisher(&mut self, uid: u32) {
+        if let Some(p) = self.parts.get_mut(&uid) {
+            if let Some(pc) = p.publisher.take() {
+                info!(parent: &p.span, "publisher connection closed");
+                pc.close();
+            }
+            p.published.clear();
+            for r in p.readers.drain(..) {
+                r.abort();
+            }
+        }
+    }
+
+    async fn publisher_offer(&mut self, uid: u32, sdp: String) -> webrtc::error::Result<()> {
+        let Some(key) = self.key(uid) else {
+            return Ok(());
+        };
+        if !self.hub.may_publish(&key) {
+            self.error(
+                uid,
+                ErrorCode::NoPrivilege,
+                "token does not grant the publish privilege".into(),
+            );
+            return Ok(());
+        }
+        let fp = fingerprint(&sdp);
+        let same = self
+            .parts
+            .get(&uid)
+            .and_then(|p| p.publisher.as_ref())
+            .is_some_and(|pc| pc.remote_fingerprint.is_some() && pc.remote_fingerprint == fp);
+        if !same {
+            // A new connection from the client (first publish, or after unpublish).
+            let had = self.parts.get(&uid).is_some_and(|p| p.publisher.is_some());
+            if had {
+                self.drop_publisher(uid);
+                self.resubscribe_all().await;
+            }
+            let mut pc = self.new_pc(uid, Role::Publisher).await?;
+            pc.remote_fingerprint = fp;
+            if let Some(p) = self.parts.get_mut(&uid) {
+                p.publisher = Some(pc);
+            }
+        }
+        let Some(pc) = self.parts.get(&uid).and_then(|p| p.publisher.as_ref()) else {
+            return Ok(());
+        };
+        pc.pc
+            .set_remote_description(RTCSessionDescription::offer(sdp)?)
+            .await?;
+        let answer = pc.pc.create_answer(None).await?;
+        let sdp = pc.set_local(answer).await?;
+        if let Some(p) = self.parts.get(&uid) {
+            info!(parent: &p.span, renegotiation = same, "publisher answer");
+        }
+        self.send(uid, &ServerMessage::PublisherAnswer { sdp });
+        Ok(())
+    }
+
+    async fn on_track(&mut self, uid: u32, pc: u64, track: Arc<dyn TrackRemote>) {
+        let Some(p) = self.parts.get_mut(&uid) else {
+            return;
+        };
+        if p.publisher.as_ref().is_none_or(|x| x.id != pc) {
+            return;
+        }
+        let Some(kind) = kind_of(track.kind().await) else {
+            return;
+        };
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            warn!(parent: &p.span, "track without an SSRC; ignored");
+            return;
+        };
+        info!(parent: &p.span, kind = kind.as_str(), ssrc, "published track");
+        let source = Arc::new(Source::new(uid, kind, ssrc, track.clone()));
+        let reader = {
+            let source = source.clone();
+            let room = self.tx.clone();
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    match event {
+                        TrackRemoteEvent::OnRtpPacket(packet) => source.forward(packet).await,
+                        TrackRemoteEvent::OnEnded => break,
+                        _ => {}
+                    }
+                }
+                // Gone only at shutdown.
+                let _room_gone = room.send(RoomCmd::TrackEnded { uid, pc, kind });
+            })
+        };
+        p.readers.push(reader);
+        p.published.insert(kind, source);
+        self.resubscribe_all().await;
+    }
+
+    async fn resubscribe_all(&mut self) {
+        let uids: Vec<u32> = self.parts.keys().copied().collect();
+        for uid in uids {
+            self.resubscribe(uid).await;
+        }
+    }
+
+    /// Bring `uid`'s subscriber connection in line with what the others
+    /// publish, and (re)offer if anything changed.
+    async fn resubscribe(&mut self, uid: u32) {
+        if let Err(e) = self.try_resubscribe(uid).await {
+            self.error(
+                uid,
+                ErrorCode::Internal,
+                format!("subscriber connection: {e}"),
+            );
+        }
+    }
+
+    async fn try_resubscribe(&mut self, uid: u32) -> webrtc::error::Result<()> {
+        let wanted: BTreeMap<(u32, Kind), Arc<Source>> = self
+            .parts
+            .iter()
+            .filter(|(u, _)| **u != uid)
+            .flat_map(|(u, p)| p.published.iter().map(|(k, s)| ((*u, *k), s.clone())))
+            .collect();
+        let needs_pc = self
+            .parts
+            .get(&uid)
+            .is_some_and(|p| p.subscriber.is_none() && !wanted.is_empty());
+        if needs_pc {
+            let pc = self.new_pc(uid, Role::Subscriber).await?;
+            if let Some(p) = self.parts.get_mut(&uid) {
+                p.subscriber = Some(pc);
+            }
+        }
+        let Some(p) = self.parts.get_mut(&uid) else {
+            return Ok(());
+        };
+        let Some(sub) = p.subscriber.as_ref() else {
+            return Ok(());
+        };
+        let stale: Vec<(u32, Kind)> = p
+            .down
+            .iter()
+            .filter(|(k, d)| !wanted.get(k).is_some_and(|s| Arc::ptr_eq(s, &d.source)))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            if let Some(d) = p.down.remove(&k) {
+                d.source.remove_sink(uid);
+                if let Some(f) = d.feedback {
+                    f.abort();
+                }
+                sub.pc.remove_track(&d.sender).await?;
+                p.needs_offer = true;
+            }
+        }
+        for (k, source) in wanted {
+            if p.down.contains_key(&k) {
+                continue;
+            }
+            let pt = match k.1 {
+                Kind::Audio => OPUS_PT,
+                Kind::Video => VP8_PT,
+            };
+            let sink = Arc::new(Sink::new(uid, &source, random_ssrc(), pt));
+            let sender = sub
+                .pc
+                .add_track(sink.track.clone() as Arc<dyn TrackLocal>)
+                .await?;
+            source.add_sink(sink.clone());
+            p.down.insert(
+                k,
+                Down {
+                    source,
+                    sink,
+                    sender,
+                    negotiated: false,
+                    feedback: None,
+                },
+            );
+            p.needs_offer = true;
+        }
+        self.maybe_offer(uid).await
+    }
+
+    async fn maybe_offer(&mut self, uid: u32) -> webrtc::error::Result<()> {
+        let Some(p) = self.parts.get_mut(&uid) else {
+            return Ok(());
+        };
+        if !p.needs_offer || p.offered.is_some() {
+            return Ok(());
+        }
+        let Some(sub) = p.subscriber.as_ref() else {
+            return Ok(());
+        };
+        let options = RTCOfferOptions {
+            ice_restart: p.needs_restart,
+        };
+        let started = Instant::now();
+        let offer = sub.pc.create_offer(Some(options)).await?;
+        let sdp = sub.set_local(offer).await?;
+        p.offered = Some(p.down.keys().copied().collect());
+        p.needs_offer = false;
+        let restart = std::mem::take(&mut p.needs_restart);
+        info!(parent: &p.span, tracks = p.down.len(), restart,
+              took_us = started.elapsed().as_micros() as u64, "subscriber offer");
+        if !self.send(uid, &ServerMessage::SubscriberOffer { sdp }) {
+            debug!("subscriber offer not delivered (detached); waiting for subscriber-restart");
+        }
+        Ok(())
+    }
+
+    async fn subscriber_answer(&mut self, uid: u32, sdp: String) -> webrtc::error::Result<()> {
+        let Some(p) = self.parts.get_mut(&uid) else {
+            return Ok(());
+        };
+        let (Some(sub), Some(offered)) = (p.subscriber.as_ref(), p.offered.take()) else {
+            debug!(parent: &p.span, "subscriber answer without an offer out; ignored");
+            return Ok(());
+        };
+        sub.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp)?)
+            .await?;
+        let connected = p.subscriber_connected;
+        for k in offered {
+            let Some(d) = p.down.get_mut(&k) else {
+                continue;
+            };
+            if d.negotiated {
+                continue;
+            }
+            d.negotiated = true;
+            if let Ok(params) = d.sender.get_parameters().await {
+                let mime = match k.1 {
+                    Kind::Audio => "audio/opus",
+                    Kind::Video => "video/vp8",
+                };
+                if let Some(c) = params
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                {
+                    d.sink.payload_type.store(c.payload_type, Ordering::Relaxed);
+                }
+            }
+            d.feedback = Some(tokio::spawn(sink_feedback(
+                d.sink.clone(),
+                d.source.clone(),
+            )));
+            if connected {
+                d.sink.active.store(true, Ordering::Release);
+                d.source.request_keyframe("new subscriber");
+            }
+        }
+        debug!(parent: &p.span, "subscriber answer applied");
+        self.maybe_offer(uid).await
+    }
+}
