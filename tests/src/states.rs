@@ -49,7 +49,8 @@ pub fn is_legal(prev: &str, cur: &str, reason: &str) -> bool {
 ///   only after an INTERRUPTED;
 /// - INTERRUPTED carries a known `detail.cause`;
 /// - `reconnect-attempt` events come only while CONNECTING, with increasing
-///   attempt numbers within one connecting phase and mode RESUME or REJOIN;
+///   attempt numbers within one connecting phase, mode RESUME or REJOIN, and
+///   `nextAt`/`giveUpAt` (Unix ms);
 /// - no state change follows the final DISCONNECTED (a process joins once).
 pub fn check_transitions(events: &[Event]) -> Result<(), String> {
     let mut state = "DISCONNECTED".to_string();
@@ -133,6 +134,9 @@ pub fn check_transitions(events: &[Event]) -> Result<(), String> {
                         "reconnect-attempt mode is not RESUME or REJOIN: {e}"
                     ));
                 }
+                if e.i64("nextAt").is_none() || e.i64("giveUpAt").is_none() {
+                    return Err(format!("reconnect-attempt without nextAt/giveUpAt: {e}"));
+                }
             }
             _ => {}
         }
@@ -213,7 +217,8 @@ mod tests {
                 sc("CONNECTING", "CONNECTED", "JOIN_SUCCESS"),
                 sc("CONNECTED", "CONNECTING", "INTERRUPTED"),
                 sc("CONNECTING", "DISCONNECTING", "LEAVE"),
-                r#"{"ts":1,"event":"reconnect-attempt","attempt":3,"mode":"RESUME"}"#.into(),
+                r#"{"ts":1,"event":"reconnect-attempt","attempt":3,"mode":"RESUME","nextAt":2,"giveUpAt":3}"#
+                    .into(),
             ],
             // a change after the end
             vec![

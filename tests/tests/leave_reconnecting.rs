@@ -2,7 +2,8 @@
 //! reconnection: SIGTERM, SIGINT and the end of `--duration` each give
 //! CONNECTING -> DISCONNECTING (LEAVE) -> DISCONNECTED (LEAVE), no
 //! reconnect-attempt after that, and exit 0, promptly, although the server
-//! cannot be told.
+//! cannot be told. Also, behind the same cut, `--give-up-after` ends the
+//! reconnection at its deadline with GAVE_UP.
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,11 @@ fn leaving_while_reconnecting_stops_reconnecting() {
     let o4 = p.opts(4, Side::Client).duration(7);
     let i3 = p.spawn("uid3", &o3);
     let i4 = p.spawn("uid4", &o4);
-    for i in [i3, i4] {
+    // And one that gives up 4 s into the reconnection.
+    let mut o5 = p.opts(5, Side::Client);
+    o5.give_up_after_secs = Some(4);
+    let i5 = p.spawn("uid5", &o5);
+    for i in [i3, i4, i5] {
         p.extra[i].wait_state("CONNECTED", Duration::from_secs(5));
     }
 
@@ -89,6 +94,41 @@ fn leaving_while_reconnecting_stops_reconnecting() {
         ends_ms,
         ends_at.saturating_duration_since(Instant::now()) + Duration::from_secs(2),
     );
+    // --give-up-after ends reconnection at its deadline (not before), with
+    // GAVE_UP and a non-zero exit.
+    let c5 = &mut p.extra[i5];
+    let down = c5.wait_state("CONNECTING", Duration::from_secs(6));
+    assert_eq!(down.str("reason"), Some("INTERRUPTED"), "{down}");
+    let attempt = c5.wait_for("a reconnect-attempt", Duration::from_secs(3), |e| {
+        e.name == "reconnect-attempt"
+    });
+    let give_up_at = attempt.i64("giveUpAt").expect("giveUpAt");
+    let planned = give_up_at - down.ts;
+    assert!(
+        (3500..=4500).contains(&planned),
+        "giveUpAt is {planned} ms after the interruption with --give-up-after 4: {attempt}"
+    );
+    let gave_up = c5.wait_state("DISCONNECTED", Duration::from_secs(6));
+    assert_eq!(gave_up.str("reason"), Some("GAVE_UP"), "{gave_up}");
+    let late = gave_up.ts - give_up_at;
+    measure("give_up_lateness_ms", late);
+    assert!(
+        (0..=1000).contains(&late),
+        "gave up {late} ms after its own giveUpAt (expected 0..=1000)"
+    );
+    let st = c5.expect_exit(Duration::from_secs(3));
+    assert!(
+        !st.success(),
+        "exit status {st} after GAVE_UP (expected non-zero)"
+    );
+    assert!(
+        !c5.events_since(gave_up.index)
+            .iter()
+            .any(|e| e.name == "reconnect-attempt"),
+        "reconnect-attempt after GAVE_UP"
+    );
+    c5.assert_legal_transitions();
+
     assert!(
         Instant::now() < cut.at + Duration::from_secs(20),
         "the cut outlasted the test's plan"

@@ -84,3 +84,76 @@ fn server_kill9_and_restart_brings_everyone_back() {
     );
     p.assert_legal_transitions();
 }
+
+/// SIGTERM is a graceful shutdown: the server exits 0 promptly, the clients
+/// are told (cause SERVER_RESTART rather than a timeout) and keep trying, and
+/// they are back within 1 s of a new server on the same address.
+#[test]
+fn server_sigterm_is_graceful_and_clients_come_back() {
+    use tether_tests::{JoinOpts, Scenario, Server, ServerOpts};
+    let sc = Scenario::new("server_sigterm_restart");
+    let mut server = Server::start(ServerOpts::loopback_open(), sc.dir());
+    let url = server.url().to_string();
+    let uid1 = JoinOpts::new(&url, "graceful", 1)
+        .publish()
+        .spawn("uid1", sc.dir());
+    let uid2 = JoinOpts::new(&url, "graceful", 2).spawn("uid2", sc.dir());
+    for c in [&uid1, &uid2] {
+        c.wait_state("CONNECTED", Duration::from_secs(5));
+    }
+    uid1.wait_roster_has(2, Duration::from_secs(3));
+    uid2.wait_roster_has(1, Duration::from_secs(3));
+    let (m1, m2) = (uid1.mark(), uid2.mark());
+
+    let asked = std::time::Instant::now();
+    let status = server.terminate(Duration::from_secs(5));
+    let status = status.unwrap_or_else(|| panic!("the server did not exit within 5 s of SIGTERM"));
+    assert!(
+        status.success(),
+        "server exit status after SIGTERM: {status}"
+    );
+    measure("server_sigterm_to_exit_ms", asked.elapsed().as_millis());
+    for c in [&uid1, &uid2] {
+        let down = c.wait_state("CONNECTING", Duration::from_secs(3));
+        assert_eq!(down.str("reason"), Some("INTERRUPTED"), "{down}");
+        assert_eq!(
+            down.detail_str("cause"),
+            Some("SERVER_RESTART"),
+            "{}: the server said it was going away: {down}",
+            c.label()
+        );
+        c.wait_for(
+            "a reconnect-attempt while the server is down",
+            Duration::from_secs(3),
+            |e| e.name == "reconnect-attempt",
+        );
+    }
+
+    server.restart();
+    let ready_ms = tether_tests::unix_ms();
+    for c in [&uid1, &uid2] {
+        let back = c.wait_state("CONNECTED", Duration::from_secs(3));
+        let ms = back.ts - ready_ms;
+        measure("server_restart_to_connected_ms", ms);
+        assert!(
+            ms <= 1000,
+            "{}: CONNECTED {ms} ms after the server was back",
+            c.label()
+        );
+    }
+    uid1.wait_roster_has(2, Duration::from_secs(3));
+    uid2.wait_roster_has(1, Duration::from_secs(3));
+    uid2.wait_stream_has(1, Duration::from_secs(3));
+    for (c, mark, other) in [(&uid1, m1, 2), (&uid2, m2, 1)] {
+        assert!(
+            !c.events_since(mark)
+                .iter()
+                .any(|e| e.is_peer("peer-leave", other) && e.str("reason") == Some("QUIT")),
+            "{}: reported peer {other} as QUIT after a server restart\n{}",
+            c.label(),
+            c.log().dump()
+        );
+    }
+    uid1.assert_legal_transitions();
+    uid2.assert_legal_transitions();
+}
