@@ -32,11 +32,18 @@ struct Peer {
     uid: u32,
     media: MediaSession,
     events: mpsc::Receiver<MediaEvent>,
+    url: String,
     /// Non-media server messages.
     signalling: mpsc::UnboundedReceiver<ServerMessage>,
+    sig_tx: mpsc::UnboundedSender<ServerMessage>,
     out: mpsc::UnboundedSender<ClientMessage>,
+    outbox: Outbox,
     io: JoinHandle<()>,
+    session_id: String,
+    /// Every non-media event so far (for failure messages).
     seen: Vec<MediaEvent>,
+    /// Non-media events not yet matched by an `expect`.
+    backlog: Vec<MediaEvent>,
 }
 
 impl Drop for Peer {
@@ -45,31 +52,23 @@ impl Drop for Peer {
     }
 }
 
-async fn join(url: &str, uid: u32) -> Peer {
+type Outbox = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<ClientMessage>>>;
+
+/// Run one signalling connection: hello first, then frames both ways.
+async fn connect(
+    url: &str,
+    hello: ClientMessage,
+    outbox: Outbox,
+    media: MediaSession,
+    sig_tx: mpsc::UnboundedSender<ServerMessage>,
+) -> JoinHandle<()> {
     let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("dial");
     let (mut sink, mut stream) = ws.split();
-    let (out, mut out_rx) = mpsc::unbounded_channel::<ClientMessage>();
-    let (sig_tx, signalling) = mpsc::unbounded_channel();
-    let (ev_tx, events) = mpsc::channel(4096);
-    let signal_out = out.clone();
-    let media = MediaSession::new(
-        MediaConfig::for_server(url),
-        move |m| {
-            let _gone = signal_out.send(m);
-        },
-        ev_tx,
-    );
-    out.send(ClientMessage::Hello {
-        version: PROTOCOL_VERSION,
-        channel: CHANNEL.into(),
-        uid,
-        name: format!("u{uid}"),
-        token: None,
-        resume: None,
-    })
-    .expect("queue hello");
-    let m = media.clone();
-    let io = tokio::spawn(async move {
+    sink.send(Message::text(encode(&hello)))
+        .await
+        .expect("send hello");
+    tokio::spawn(async move {
+        let mut out_rx = outbox.lock().await;
         loop {
             tokio::select! {
                 Some(msg) = out_rx.recv() => {
@@ -80,7 +79,7 @@ async fn join(url: &str, uid: u32) -> Peer {
                 frame = stream.next() => match frame {
                     Some(Ok(Message::Text(t))) => {
                         let msg = decode_server(t.as_str()).expect("server speaks the protocol");
-                        if !m.on_server_message(&msg) {
+                        if !media.on_server_message(&msg) {
                             let _gone = sig_tx.send(msg);
                         }
                     }
@@ -89,18 +88,61 @@ async fn join(url: &str, uid: u32) -> Peer {
                 },
             }
         }
-    });
+    })
+}
+
+fn hello(uid: u32, resume: Option<String>) -> ClientMessage {
+    ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        channel: CHANNEL.into(),
+        uid,
+        name: format!("u{uid}"),
+        token: None,
+        resume: resume.map(|session_id| tether_proto::ResumeRequest { session_id }),
+    }
+}
+
+async fn join(url: &str, uid: u32) -> Peer {
+    let (out, out_rx) = mpsc::unbounded_channel::<ClientMessage>();
+    let outbox: Outbox = Arc::new(tokio::sync::Mutex::new(out_rx));
+    let (sig_tx, signalling) = mpsc::unbounded_channel();
+    let (ev_tx, events) = mpsc::channel(4096);
+    let signal_out = out.clone();
+    let media = MediaSession::new(
+        MediaConfig::for_server(url),
+        move |m| {
+            let _gone = signal_out.send(m);
+        },
+        ev_tx,
+    );
+    let io = connect(
+        url,
+        hello(uid, None),
+        outbox.clone(),
+        media.clone(),
+        sig_tx.clone(),
+    )
+    .await;
     let mut peer = Peer {
         uid,
+        url: url.to_owned(),
         media,
         events,
         signalling,
+        sig_tx,
         out,
+        outbox,
         io,
+        session_id: String::new(),
         seen: Vec::new(),
+        backlog: Vec::new(),
     };
-    peer.expect_signal("welcome", |m| matches!(m, ServerMessage::Welcome { .. }))
+    let welcome = peer
+        .expect_signal("welcome", |m| matches!(m, ServerMessage::Welcome { .. }))
         .await;
+    if let ServerMessage::Welcome { session_id, .. } = welcome {
+        peer.session_id = session_id;
+    }
     peer
 }
 
@@ -115,6 +157,10 @@ impl Peer {
         within: Duration,
         pred: impl Fn(&MediaEvent) -> bool,
     ) -> MediaEvent {
+        // An event seen while waiting for something else still counts (once).
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
         let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -122,6 +168,9 @@ impl Peer {
                     let hit = pred(&e);
                     if !matches!(e, MediaEvent::Frame { .. } | MediaEvent::Rtp { .. }) {
                         self.seen.push(e.clone());
+                        if !hit {
+                            self.backlog.push(e.clone());
+                        }
                     }
                     if hit {
                         return e;
@@ -150,6 +199,27 @@ impl Peer {
                 Err(_) => panic!("uid {}: no {what} in time", self.uid),
             }
         }
+    }
+
+    /// Drop the signalling socket and resume the session on a new one.
+    async fn reconnect(&mut self) {
+        self.io.abort();
+        let hello = hello(self.uid, Some(self.session_id.clone()));
+        self.io = connect(
+            &self.url,
+            hello,
+            self.outbox.clone(),
+            self.media.clone(),
+            self.sig_tx.clone(),
+        )
+        .await;
+        let welcome = self
+            .expect_signal("welcome", |m| matches!(m, ServerMessage::Welcome { .. }))
+            .await;
+        assert!(
+            matches!(welcome, ServerMessage::Welcome { resumed: true, .. }),
+            "resumed: {welcome:?}"
+        );
     }
 
     fn send(&self, msg: ClientMessage) {
@@ -288,6 +358,16 @@ fn assert_contiguous(what: &str, nums: &[u32]) {
             "{what}: frames out of order or missing: {nums:?}"
         );
     }
+}
+
+/// Strictly increasing; returns how many numbers were skipped.
+fn assert_ordered(what: &str, nums: &[u32]) -> u32 {
+    let mut missing = 0;
+    for w in nums.windows(2) {
+        assert!(w[1] > w[0], "{what}: frames out of order: {nums:?}");
+        missing += w[1] - w[0] - 1;
+    }
+    missing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,4 +510,215 @@ async fn late_joiner_gets_tracks_and_a_keyframe_within_a_second() {
     let audio = frames(&mut c, 1, MediaKind::Audio, 30).await;
     assert_contiguous("audio at C", &audio);
     sender.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_with_ice_restart_keeps_media_flowing_both_ways() {
+    init_logs();
+    let srv = server().await;
+    let url = format!("ws://{}", srv.local_addr());
+    let mut a = join(&url, 1).await;
+    let mut b = join(&url, 2).await;
+    let sa = start_sending(a.publish(true, true).await);
+    let sb = start_sending(b.publish(true, false).await);
+    frames(&mut b, 1, MediaKind::Audio, 10).await;
+    frames(&mut a, 2, MediaKind::Audio, 10).await;
+
+    // A's signalling drops and comes back: same session, ICE restart on both
+    // of A's connections, no renegotiation of tracks.
+    a.reconnect().await;
+    let t = Instant::now();
+    a.media.ice_restart().expect("restart");
+    // The server re-offers A's subscriber connection with new ICE credentials.
+    let at_b = frames(&mut b, 1, MediaKind::Audio, 50).await;
+    let at_a = frames(&mut a, 2, MediaKind::Audio, 50).await;
+    // Audio has no retransmission: allow a packet lost while the selected
+    // candidate pair switches, but nothing out of order and no stall.
+    let missing_b = assert_ordered("A's audio at B across the restart", &at_b);
+    let missing_a = assert_ordered("B's audio at A across the restart", &at_a);
+    println!(
+        "resume + ICE restart: 50 frames each way within {:.1} ms; audio frames lost: {missing_b} (A->B), {missing_a} (B->A)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert!(
+        missing_a + missing_b <= 4,
+        "too many lost: {at_b:?} {at_a:?}"
+    );
+    // No track was renegotiated away.
+    assert!(
+        !a.seen
+            .iter()
+            .chain(b.seen.iter())
+            .any(|e| matches!(e, MediaEvent::TrackEnded { .. })),
+        "no track ended: A {:?} B {:?}",
+        a.seen,
+        b.seen
+    );
+    sa.finish().await;
+    sb.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublish_and_leave_remove_tracks_from_subscribers() {
+    init_logs();
+    let srv = server().await;
+    let url = format!("ws://{}", srv.local_addr());
+    let mut a = join(&url, 1).await;
+    let mut b = join(&url, 2).await;
+    let c = join(&url, 3).await;
+    let sa = start_sending(a.publish(true, true).await);
+    let sc = start_sending(c.publish(true, false).await);
+    frames(&mut b, 1, MediaKind::Video, 5).await;
+    frames(&mut b, 3, MediaKind::Audio, 5).await;
+
+    // A unpublishes: B loses both of A's tracks, keeps C's.
+    a.send(ClientMessage::Unpublish);
+    a.media.unpublish().expect("unpublish");
+    sa.finish().await;
+    b.expect("A's video ends at B", |e| {
+        matches!(
+            e,
+            MediaEvent::TrackEnded {
+                uid: 1,
+                kind: MediaKind::Video
+            }
+        )
+    })
+    .await;
+    b.expect("A's audio ends at B", |e| {
+        matches!(
+            e,
+            MediaEvent::TrackEnded {
+                uid: 1,
+                kind: MediaKind::Audio
+            }
+        )
+    })
+    .await;
+    let c_audio = frames(&mut b, 3, MediaKind::Audio, 20).await;
+    assert_contiguous("C's audio at B after A unpublished", &c_audio);
+
+    // A publishes again: a new publisher connection; B gets A's tracks again.
+    b.backlog.clear();
+    let sa = start_sending(a.publish(true, false).await);
+    b.expect("A's audio again at B", |e| {
+        matches!(
+            e,
+            MediaEvent::Track {
+                uid: 1,
+                kind: MediaKind::Audio
+            }
+        )
+    })
+    .await;
+    frames(&mut b, 1, MediaKind::Audio, 10).await;
+
+    // C leaves: its track ends at A and B.
+    c.send(ClientMessage::Leave);
+    sc.finish().await;
+    b.expect("C's audio ends at B", |e| {
+        matches!(
+            e,
+            MediaEvent::TrackEnded {
+                uid: 3,
+                kind: MediaKind::Audio
+            }
+        )
+    })
+    .await;
+    a.expect("C's audio ends at A", |e| {
+        matches!(
+            e,
+            MediaEvent::TrackEnded {
+                uid: 3,
+                kind: MediaKind::Audio
+            }
+        )
+    })
+    .await;
+    sa.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_is_broadcast_and_told_to_late_joiners() {
+    init_logs();
+    let srv = server().await;
+    let url = format!("ws://{}", srv.local_addr());
+    let a = join(&url, 1).await;
+    let mut b = join(&url, 2).await;
+    a.media.set_muted(true, false).expect("mute");
+    b.expect_signal("mute-changed at B", |m| {
+        matches!(
+            m,
+            ServerMessage::MuteChanged {
+                uid: 1,
+                audio: true,
+                video: false
+            }
+        )
+    })
+    .await;
+    // A late joiner hears it right after its welcome.
+    let mut c = join(&url, 3).await;
+    c.expect_signal("mute-changed at C", |m| {
+        matches!(
+            m,
+            ServerMessage::MuteChanged {
+                uid: 1,
+                audio: true,
+                video: false
+            }
+        )
+    })
+    .await;
+    a.media.set_muted(false, false).expect("unmute");
+    c.expect_signal("unmute at C", |m| {
+        matches!(
+            m,
+            ServerMessage::MuteChanged {
+                uid: 1,
+                audio: false,
+                video: false
+            }
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muted_audio_stops_rtp_and_unmute_resumes_it() {
+    init_logs();
+    let srv = server().await;
+    let url = format!("ws://{}", srv.local_addr());
+    let a = join(&url, 1).await;
+    let mut b = join(&url, 2).await;
+    let sa = start_sending(a.publish(true, false).await);
+    frames(&mut b, 1, MediaKind::Audio, 5).await;
+    a.media.set_muted(true, false).expect("mute");
+    b.expect_signal("mute-changed", |m| {
+        matches!(
+            m,
+            ServerMessage::MuteChanged {
+                uid: 1,
+                audio: true,
+                ..
+            }
+        )
+    })
+    .await;
+    // Drain what was in flight, then expect silence for 300 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while b.events.try_recv().is_ok() {}
+    let quiet = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            if let Some(MediaEvent::Frame { uid: 1, .. }) = b.events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "no audio frames while muted");
+    a.media.set_muted(false, false).expect("unmute");
+    frames(&mut b, 1, MediaKind::Audio, 5).await;
+    sa.finish().await;
 }

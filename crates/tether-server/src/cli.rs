@@ -51,6 +51,18 @@ pub struct ServeArgs {
     /// Allow --auth open on a non-loopback address (logged loudly).
     #[arg(long)]
     pub allow_open_on_public: bool,
+    /// Lowest UDP port for media (with --udp-port-max); default: ephemeral ports.
+    #[arg(long, value_name = "PORT", requires = "udp_port_max")]
+    pub udp_port_min: Option<u16>,
+    /// Highest UDP port for media (inclusive).
+    #[arg(long, value_name = "PORT", requires = "udp_port_min")]
+    pub udp_port_max: Option<u16>,
+    /// IP to bind media sockets on (default: the --listen address).
+    #[arg(long, value_name = "IP")]
+    pub media_ip: Option<IpAddr>,
+    /// IP to advertise in ICE candidates instead of the bound one (1:1 NAT).
+    #[arg(long, value_name = "IP")]
+    pub advertise_ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +118,10 @@ impl ServeArgs {
         config.allow_open_on_public = self.allow_open_on_public;
         config.peer_timeout = Duration::from_millis(self.peer_timeout_ms);
         config.peer_stale = Duration::from_millis(self.peer_stale_ms);
+        config.media.udp_port_min = self.udp_port_min.unwrap_or(0);
+        config.media.udp_port_max = self.udp_port_max.unwrap_or(0);
+        config.media.bind_ip = self.media_ip;
+        config.media.advertise_ip = self.advertise_ip;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -158,6 +174,41 @@ mod tests {
         .expect("parses");
         let config = cli.serve.to_config().expect("allowed");
         assert_eq!(config.peer_timeout, Duration::from_millis(500));
+        let cli = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "open",
+            "--udp-port-min",
+            "40000",
+            "--udp-port-max",
+            "40100",
+            "--advertise-ip",
+            "203.0.113.7",
+        ])
+        .expect("parses");
+        let config = cli.serve.to_config().expect("valid");
+        assert_eq!(
+            (config.media.udp_port_min, config.media.udp_port_max),
+            (40000, 40100)
+        );
+        assert_eq!(
+            config.media.advertise_ip,
+            Some("203.0.113.7".parse().expect("ip"))
+        );
+        assert!(parse(&["--listen", "127.0.0.1:0", "--udp-port-min", "1"]).is_err());
+        let cli = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "open",
+            "--udp-port-min",
+            "5000",
+            "--udp-port-max",
+            "4000",
+        ])
+        .expect("parses");
+        assert!(cli.serve.to_config().is_err(), "min above max");
         assert_eq!(
             parse_listen("localhost:80"),
             Ok(SocketAddr::from(([127, 0, 0, 1], 80)))

@@ -307,30 +307,30 @@ mod tests {
     #[test]
     fn vp8_frames_reassemble_across_reordering_and_wrap() {
         let mut a = Assembler::new(MediaKind::Video);
-        assert!(a.push(start(65534, 100, false, &[0x00, 1])).is_empty());
+        assert!(a.push(start(65534, 100, false, &[0x00, 1, 1])).is_empty());
         // 65535 missing for now; 0 arrives first.
-        assert!(a.push(cont(0, 100, true, &[3])).is_empty());
-        let f = a.push(cont(65535, 100, false, &[2]));
+        assert!(a.push(cont(0, 100, true, &[3, 3, 3])).is_empty());
+        let f = a.push(cont(65535, 100, false, &[2, 2, 2]));
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].payload, vec![0x00, 1, 2, 3]);
+        assert_eq!(f[0].payload, vec![0x00, 1, 1, 2, 2, 2, 3, 3, 3]);
         assert!(f[0].is_keyframe);
-        let f = a.push(start(1, 3100, true, &[0x01, 9]));
+        let f = a.push(start(1, 3100, true, &[0x01, 9, 9]));
         assert_eq!(f.len(), 1);
         assert!(!f[0].is_keyframe);
         // A duplicate is ignored.
-        assert!(a.push(start(1, 3100, true, &[0x01, 9])).is_empty());
+        assert!(a.push(start(1, 3100, true, &[0x01, 9, 9])).is_empty());
     }
 
     #[test]
     fn a_lost_packet_is_given_up_after_300ms() {
         let mut a = Assembler::new(MediaKind::Video);
-        assert_eq!(a.push(start(10, 0, true, &[0x00])).len(), 1);
+        assert_eq!(a.push(start(10, 0, true, &[0x00, 0, 0])).len(), 1);
         // Frame at ts 3000 loses its second packet (12).
-        assert!(a.push(start(11, 3000, false, &[0x01])).is_empty());
+        assert!(a.push(start(11, 3000, false, &[0x01, 0, 0])).is_empty());
         let mut got = Vec::new();
         for i in 0..12u16 {
             let ts = 6000 + u32::from(i) * 3000;
-            got.extend(a.push(start(13 + i, ts, true, &[0x01])));
+            got.extend(a.push(start(13 + i, ts, true, &[0x01, 0, 0])));
         }
         assert!(
             !got.is_empty(),

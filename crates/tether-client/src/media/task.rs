@@ -139,10 +139,14 @@ struct LocalTrack {
     feedback: Option<JoinHandle<()>>,
 }
 
+/// A remote track. The webrtc crate keeps one `TrackRemote` per track id
+/// for the connection's life (a re-published track comes back on the same
+/// object without a new `on_track`), so an ended track is kept, reader
+/// stopped, and read afresh when an offer brings it back.
 struct Remote {
     track: Arc<dyn TrackRemote>,
     ssrc: u32,
-    reader: JoinHandle<()>,
+    reader: Option<JoinHandle<()>>,
 }
 
 pub(crate) struct MediaTask {
@@ -178,6 +182,33 @@ fn transport_state(s: RTCPeerConnectionState) -> TransportState {
         RTCPeerConnectionState::Closed => TransportState::Closed,
         _ => TransportState::New,
     }
+}
+
+/// The remote tracks an offer from the server sends: `a=msid:uid-<uid>
+/// uid-<uid>-<kind>` in m-sections that are `sendonly` or `sendrecv`.
+fn offered_tracks(sdp: &str) -> Vec<(u32, MediaKind)> {
+    let mut out = Vec::new();
+    for section in sdp.split("\nm=").skip(1) {
+        let sending = section
+            .lines()
+            .any(|l| matches!(l.trim(), "a=sendonly" | "a=sendrecv"));
+        if !sending {
+            continue;
+        }
+        let track = section.lines().find_map(|l| {
+            let msid = l.trim().strip_prefix("a=msid:")?;
+            let (stream, track) = msid.split_once(' ')?;
+            let uid = uid_of(stream)?;
+            let kind = match track.rsplit('-').next()? {
+                "audio" => MediaKind::Audio,
+                "video" => MediaKind::Video,
+                _ => return None,
+            };
+            Some((uid, kind))
+        });
+        out.extend(track);
+    }
+    out
 }
 
 /// `uid-<uid>` → uid.
@@ -267,7 +298,9 @@ impl MediaTask {
             pc.close();
         }
         for (_, r) in self.remotes.drain() {
-            r.reader.abort();
+            if let Some(reader) = r.reader {
+                reader.abort();
+            }
         }
     }
 
@@ -501,6 +534,35 @@ impl MediaTask {
                     pc.remote_fingerprint = fp;
                     self.subscriber = Some(pc);
                 }
+                // Tracks the server no longer sends end here: the transceiver
+                // stays (for reuse) and its remote track does not end by itself.
+                let offered = offered_tracks(&sdp);
+                let mut ended = Vec::new();
+                let mut back = Vec::new();
+                for (key, r) in &mut self.remotes {
+                    match (offered.contains(key), r.reader.is_some()) {
+                        (false, true) => {
+                            if let Some(reader) = r.reader.take() {
+                                reader.abort();
+                            }
+                            ended.push(*key);
+                        }
+                        (true, false) => back.push(*key),
+                        _ => {}
+                    }
+                }
+                for (uid, kind) in ended {
+                    info!(uid, kind = kind.as_str(), "remote track removed");
+                    self.emit(MediaEvent::TrackEnded { uid, kind }).await;
+                }
+                for (uid, kind) in back {
+                    let Some(track) = self.remotes.get(&(uid, kind)).map(|r| r.track.clone())
+                    else {
+                        continue;
+                    };
+                    info!(uid, kind = kind.as_str(), "remote track back");
+                    self.start_reader(uid, kind, track).await;
+                }
                 let Some(pc) = self.subscriber.as_ref() else {
                     return Ok(());
                 };
@@ -567,8 +629,13 @@ impl MediaTask {
             RtpCodecKind::Video => MediaKind::Video,
             _ => return,
         };
+        info!(uid, kind = kind.as_str(), "remote track");
+        self.start_reader(uid, kind, track).await;
+    }
+
+    /// (Re)start reading a remote track, fresh state, and say so.
+    async fn start_reader(&mut self, uid: u32, kind: MediaKind, track: Arc<dyn TrackRemote>) {
         let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
-        info!(uid, kind = kind.as_str(), ssrc, "remote track");
         self.emit(MediaEvent::Track { uid, kind }).await;
         let reader = tokio::spawn(read_track(
             uid,
@@ -577,15 +644,16 @@ impl MediaTask {
             self.events.clone(),
             self.config.clone(),
         ));
-        if let Some(old) = self.remotes.insert(
+        let old = self.remotes.insert(
             (uid, kind),
             Remote {
                 track,
                 ssrc,
-                reader,
+                reader: Some(reader),
             },
-        ) {
-            old.reader.abort();
+        );
+        if let Some(reader) = old.and_then(|r| r.reader) {
+            reader.abort();
         }
     }
 }
@@ -656,5 +724,22 @@ async fn read_track(
         .is_err()
     {
         trace!("media event receiver gone");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offered_tracks_reads_msid_of_sending_sections() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendonly\r\na=msid:uid-7 uid-7-audio\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=inactive\r\na=msid:uid-7 uid-7-video\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=msid:uid-9 uid-9-video\r\na=sendrecv\r\n";
+        assert_eq!(
+            offered_tracks(sdp),
+            vec![(7, MediaKind::Audio), (9, MediaKind::Video)]
+        );
     }
 }
