@@ -722,3 +722,61 @@ async fn muted_audio_stops_rtp_and_unmute_resumes_it() {
     frames(&mut b, 1, MediaKind::Audio, 5).await;
     sa.finish().await;
 }
+
+/// CPU time of this whole process (server and clients), from /proc.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz on Linux).
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_range_and_advertised_ip_carry_media_and_bad_sdp_is_refused() {
+    init_logs();
+    let mut config = ServerConfig::open_loopback();
+    config.media.udp_port_min = 47_400;
+    config.media.udp_port_max = 47_419;
+    config.media.advertise_ip = Some("127.0.0.1".parse().expect("ip"));
+    let server = Server::bind(config).await.expect("bind");
+    let srv = server.handle();
+    tokio::spawn(server.run(std::future::pending()));
+    let url = format!("ws://{}", srv.local_addr());
+
+    // Garbage SDP gets a clear, non-fatal error; the session goes on.
+    let mut a = join(&url, 1).await;
+    a.send(ClientMessage::PublisherOffer {
+        sdp: "not an sdp".into(),
+    });
+    let err = a
+        .expect_signal("error", |m| matches!(m, ServerMessage::Error { .. }))
+        .await;
+    assert!(
+        matches!(err, ServerMessage::Error { fatal: false, .. }),
+        "{err:?}"
+    );
+    a.send(ClientMessage::SubscriberAnswer {
+        sdp: "unasked".into(),
+    });
+
+    let mut b = join(&url, 2).await;
+    let sa = start_sending(a.publish(true, true).await);
+    frames(&mut b, 1, MediaKind::Audio, 20).await;
+
+    // Steady state: CPU of the whole process (server + both clients) while
+    // one audio (100 pkt/s here) and one video stream are forwarded.
+    let (cpu0, t0) = (process_cpu(), Instant::now());
+    let audio = frames(&mut b, 1, MediaKind::Audio, 200).await;
+    let (cpu1, wall) = (process_cpu(), t0.elapsed());
+    assert_ordered("audio through the port range", &audio);
+    if let (Some(c0), Some(c1)) = (cpu0, cpu1) {
+        println!(
+            "whole process (server + 2 clients, debug build) CPU while forwarding 1 audio + 1 video stream: {:.1}% of one core over {:.1} s",
+            (c1 - c0).as_secs_f64() / wall.as_secs_f64() * 100.0,
+            wall.as_secs_f64()
+        );
+    }
+    sa.finish().await;
+}

@@ -539,7 +539,7 @@ impl Room {
             .set_remote_description(RTCSessionDescription::offer(sdp)?)
             .await?;
         let answer = pc.pc.create_answer(None).await?;
-        let sdp = pc.set_local(answer).await?;
+        let sdp = self.factory.advertise(pc.set_local(answer).await?);
         if let Some(p) = self.parts.get(&uid) {
             info!(parent: &p.span, renegotiation = same, "publisher answer");
         }
@@ -685,7 +685,7 @@ impl Room {
         };
         let started = Instant::now();
         let offer = sub.pc.create_offer(Some(options)).await?;
-        let sdp = sub.set_local(offer).await?;
+        let sdp = self.factory.advertise(sub.set_local(offer).await?);
         p.offered = Some(p.down.keys().copied().collect());
         p.needs_offer = false;
         let restart = std::mem::take(&mut p.needs_restart);
