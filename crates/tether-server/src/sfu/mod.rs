@@ -152,8 +152,9 @@ pub(crate) async fn run(
                 }
                 send(room, RoomCmd::Removed { uid, session_id });
                 if room.members.is_empty() {
-                    // Dropping the sender ends the room once it has done
-                    // what was queued (closing every connection).
+                    // The room ends once it has done what was queued; later
+                    // sessions of this channel get a new room.
+                    send(room, RoomCmd::Close);
                     rooms.remove(&channel);
                 }
             }

@@ -70,6 +70,8 @@ pub(crate) enum RoomCmd {
         pc: u64,
         kind: Kind,
     },
+    /// The room's last session is gone: close everything and end.
+    Close,
     /// A connection's state changed.
     PcState {
         uid: u32,
@@ -283,11 +285,10 @@ impl Room {
                     None => break,
                 },
             };
-            self.handle(cmd).await;
-            if self.parts.is_empty() && rx.is_empty() && rx.sender_strong_count() <= 1 {
-                // Only our own handle is left: the router dropped us.
+            if let RoomCmd::Close = cmd {
                 break;
             }
+            self.handle(cmd).await;
         }
         for (_, p) in std::mem::take(&mut self.parts) {
             p.close();
@@ -383,6 +384,7 @@ impl Room {
                 role,
                 state,
             } => self.on_state(uid, pc, role, state),
+            RoomCmd::Close => {}
         }
     }
 
