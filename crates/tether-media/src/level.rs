@@ -21,9 +21,44 @@ pub fn level(samples: &[i16]) -> u8 {
         .clamp(0.0, 100.0) as u8
 }
 
+/// Peak level over a reporting period, for a `volume-indicator` every few hundred ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LevelMeter {
+    peak: u8,
+}
+
+impl LevelMeter {
+    /// A meter at 0.
+    pub fn new() -> LevelMeter {
+        LevelMeter::default()
+    }
+
+    /// Adds one frame; returns that frame's level.
+    pub fn push(&mut self, samples: &[i16]) -> u8 {
+        let l = level(samples);
+        self.peak = self.peak.max(l);
+        l
+    }
+
+    /// The highest frame level since the last `take`, and starts a new period.
+    pub fn take(&mut self) -> u8 {
+        std::mem::take(&mut self.peak)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meter_keeps_the_peak_per_period() {
+        let mut m = LevelMeter::new();
+        assert_eq!(m.push(&sine(8192.0)), m.push(&sine(8192.0)));
+        m.push(&[0; 960]);
+        let peak = m.take();
+        assert!((73..=77).contains(&peak));
+        assert_eq!(m.take(), 0);
+    }
 
     fn sine(amplitude: f64) -> Vec<i16> {
         (0..960)

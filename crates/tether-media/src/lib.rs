@@ -10,7 +10,8 @@
 //! | audio codec | [`OpusEncoder`] / [`OpusDecoder`]: 20 ms, in-band FEC, settable expected loss, FEC and PLC decode |
 //! | video codec | [`Vp8Encoder`] / [`Vp8Decoder`]: real-time CBR, error resilient, [`Vp8Encoder::request_keyframe`], [`Vp8Encoder::set_bitrate`] |
 //! | congestion | [`next_bitrate`]: loss/RTT → next video target in [150, 1500] kbps |
-//! | receive audio | [`AudioJitterBuffer`] → [`Playout`] → [`Playout::render`]; [`level`] for `volume-indicator` |
+//! | receive audio | [`AudioJitterBuffer`] → [`Playout`] → [`Playout::render`]; [`level`] / [`LevelMeter`] for `volume-indicator` |
+//! | receive video | [`VideoReceiveStats`]: frames decoded, fps, missing frame numbers, e2e latency from stamps |
 //! | devices | [`list_devices`], [`MicCapture`], [`AudioPlayback`], [`CameraCapture`] (feature `camera`) |
 //!
 //! Time is always passed in (`capture_us`, `now_us`): nothing here reads a clock except
@@ -125,6 +126,7 @@ mod jitter;
 mod level;
 mod resample;
 mod stamp;
+mod stats;
 mod synth;
 mod vp8;
 
@@ -137,8 +139,9 @@ pub use devices::{list_devices, DeviceInfo, Devices};
 pub use error::{MediaError, MediaResult};
 pub use frame::{AudioFrame, VideoFrame, FRAME_DURATION_US, SAMPLES_PER_FRAME, SAMPLE_RATE};
 pub use jitter::{AudioJitterBuffer, JitterConfig, JitterStats, Playout, PushOutcome};
-pub use level::{level, LEVEL_FLOOR_DBFS};
+pub use level::{level, LevelMeter, LEVEL_FLOOR_DBFS};
 pub use stamp::{read_stamp, write_stamp};
+pub use stats::{VideoReceiveStats, VideoStatsSnapshot};
 pub use synth::{SyntheticAudio, SyntheticVideo};
 pub use vp8::{
     is_vp8_keyframe, DecodedVideo, EncodedVideo, Vp8Config, Vp8Decoder, Vp8Encoder, MAX_VIDEO_KBPS,
