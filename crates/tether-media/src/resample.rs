@@ -86,7 +86,7 @@ impl FramePacker {
                     samples,
                     capture_us: self.next_capture_us,
                 });
-                self.next_capture_us += FRAME_DURATION_US;
+                self.next_capture_us = self.next_capture_us.saturating_add(FRAME_DURATION_US);
             }
         }
     }
