@@ -123,3 +123,18 @@ fn audio_keeps_playing_through_loss() {
         jitter.target_delay_ms()
     );
 }
+
+/// The client moves these into async tasks and threads.
+#[test]
+fn pipeline_types_are_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<OpusEncoder>();
+    assert_send::<OpusDecoder>();
+    assert_send::<Vp8Encoder>();
+    assert_send::<Vp8Decoder>();
+    assert_send::<AudioJitterBuffer>();
+    assert_send::<MicCapture>();
+    assert_send::<AudioPlayback>();
+    assert_send::<CameraCapture>();
+    assert_send::<MediaError>();
+}
