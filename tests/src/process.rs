@@ -42,6 +42,8 @@ pub fn command(netns: Option<&str>, program: &Path, args: &[String]) -> Command 
         cmd.env("RUST_LOG", DEFAULT_RUST_LOG);
     }
     cmd.env("RUST_BACKTRACE", "1");
+    // Plain logs in the files (tracing-subscriber honours NO_COLOR).
+    cmd.env("NO_COLOR", "1");
     cmd
 }
 
