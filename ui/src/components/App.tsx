@@ -1,0 +1,81 @@
+import { useEffect, useState } from 'preact/hooks';
+
+import { commands, toIpcError, type DeviceList, type IpcError, type Settings } from '../api';
+import type { Controller } from '../controller';
+import { type Store, useStore } from '../store';
+import type { VideoRouter } from '../video/router';
+import { CallScreen } from './CallScreen';
+import { ConnectionBadge } from './ConnectionBadge';
+import { JoinScreen } from './JoinScreen';
+
+export interface AppProps {
+  store: Store;
+  ctl: Controller;
+  video: VideoRouter;
+}
+
+export function App({ store, ctl, video }: AppProps) {
+  const s = useStore(store);
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [devices, setDevices] = useState<DeviceList | null>(null);
+  const [devicesError, setDevicesError] = useState<IpcError | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => ctl.start(), [ctl]);
+  useEffect(() => {
+    commands.getSettings().then(setSettings, (e: unknown) => console.warn('get_settings failed', e));
+    commands.listDevices().then(setDevices, (e: unknown) => setDevicesError(toIpcError(e)));
+  }, []);
+
+  const save = async (next: Settings) => {
+    setSettings(next);
+    try {
+      setSettings(await commands.setSettings(next));
+    } catch (e) {
+      console.warn('set_settings failed', e);
+    }
+  };
+
+  return (
+    <div class="app">
+      <header class="app-header">
+        <span class="brand">Tether</span>
+        {s.screen === 'call' && s.channel && (
+          <span class="channel" data-testid="channel-name">
+            # {s.channel}
+          </span>
+        )}
+        <ConnectionBadge state={s} />
+      </header>
+      {s.screen === 'join' ? (
+        <JoinScreen
+          settings={settings}
+          devices={devices}
+          devicesError={devicesError}
+          joinError={s.joinError}
+          busy={busy}
+          onJoin={async (args, current) => {
+            setBusy(true);
+            const saved = await ctl.join(args, current);
+            setBusy(false);
+            if (saved) setSettings(saved);
+          }}
+          onDevice={async (kind, id) => {
+            try {
+              await commands.selectDevice(kind, id);
+            } catch (e) {
+              return toIpcError(e);
+            }
+            if (settings) await save({ ...settings, [kind]: id });
+            return null;
+          }}
+          onMuteOnJoin={(muteOnJoin) => {
+            if (settings) void save({ ...settings, muteOnJoin });
+          }}
+        />
+      ) : (
+        <CallScreen state={s} store={store} ctl={ctl} video={video} />
+      )}
+    </div>
+  );
+}

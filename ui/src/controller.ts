@@ -1,0 +1,145 @@
+// Side effects: commands to the shell, with what each one dispatches. The
+// components call these; the store only ever changes through actions.
+
+import { commands, onTetherEvent, toIpcError, type IpcError, type JoinArgs, type Settings } from './api';
+import type { Store } from './store';
+import type { VideoRouter } from './video/router';
+
+export const RECENT_MAX = 10;
+
+/** Newest first, no duplicates, at most RECENT_MAX. */
+export function addRecent(recent: string[], channel: string): string[] {
+  return [channel, ...recent.filter((c) => c !== channel)].slice(0, RECENT_MAX);
+}
+
+export interface Controller {
+  start(): () => void;
+  join(args: JoinArgs, settings: Settings | null): Promise<Settings | null>;
+  rejoin(): Promise<void>;
+  leave(): Promise<IpcError | null>;
+  retryNow(): Promise<IpcError | null>;
+  setMuted(audio: boolean, video: boolean): Promise<IpcError | null>;
+  exportDiagnostics(): Promise<{ path: string } | { error: IpcError }>;
+}
+
+export function createController(store: Store, video: VideoRouter): Controller {
+  const now = () => Date.now();
+
+  async function syncState(): Promise<void> {
+    try {
+      const snapshot = await commands.getConnectionState();
+      store.dispatch({ type: 'snapshot', snapshot, at: now() });
+    } catch (e) {
+      console.warn('get_connection_state failed', e);
+    }
+  }
+
+  return {
+    start() {
+      const stopEvents = onTetherEvent((event) => {
+        store.dispatch({ type: 'event', event });
+        if (event.event === 'stream-removed' || event.event === 'peer-leave') video.drop(event.uid);
+        // A join this window did not start (deep link): learn channel and uid.
+        if (event.event === 'connection-state-change' && event.reason === 'JOIN' && store.get().me.uid === null) {
+          void syncState();
+        }
+      });
+      void syncState();
+      commands.openVideo((buf) => video.push(buf)).catch((e: unknown) => {
+        // Before the media pipeline lands the command does not exist: tiles show initials.
+        console.info('open_video unavailable:', toIpcError(e).message);
+      });
+      const timer = setInterval(() => store.dispatch({ type: 'tick', now: now() }), 250);
+      return () => {
+        stopEvents();
+        clearInterval(timer);
+      };
+    },
+
+    async join(args, settings) {
+      store.dispatch({ type: 'join-requested', args, at: now() });
+      let saved = settings;
+      try {
+        const joined = await commands.join(args);
+        store.dispatch({ type: 'join-result', joined });
+      } catch (e) {
+        store.dispatch({ type: 'join-failed', error: toIpcError(e), at: now() });
+        return null;
+      }
+      if (settings) {
+        const next: Settings = {
+          ...settings,
+          displayName: args.name,
+          server: args.server,
+          recentChannels: addRecent(settings.recentChannels, args.channel),
+        };
+        try {
+          saved = await commands.setSettings(next);
+        } catch (e) {
+          console.warn('set_settings failed', e);
+          saved = next;
+        }
+        if (next.muteOnJoin.audio || next.muteOnJoin.video) {
+          try {
+            await commands.setMuted(next.muteOnJoin.audio, next.muteOnJoin.video);
+            store.dispatch({ type: 'self-muted', muted: { ...next.muteOnJoin } });
+          } catch (e) {
+            console.warn('set_muted failed', e);
+          }
+        }
+      }
+      return saved;
+    },
+
+    async rejoin() {
+      const last = store.get().lastJoin;
+      if (!last) {
+        store.dispatch({ type: 'back-to-join' });
+        return;
+      }
+      await this.join(last, null);
+    },
+
+    async leave() {
+      try {
+        await commands.leave();
+        return null;
+      } catch (e) {
+        const err = toIpcError(e);
+        // Nothing to leave: the session already ended; just go back.
+        if (err.code === 'NOT_JOINED') {
+          store.dispatch({ type: 'back-to-join' });
+          return null;
+        }
+        return err;
+      }
+    },
+
+    async retryNow() {
+      try {
+        await commands.retryNow();
+        return null;
+      } catch (e) {
+        return toIpcError(e);
+      }
+    },
+
+    async setMuted(audio, video) {
+      try {
+        await commands.setMuted(audio, video);
+        store.dispatch({ type: 'self-muted', muted: { audio, video } });
+        return null;
+      } catch (e) {
+        return toIpcError(e);
+      }
+    },
+
+    async exportDiagnostics() {
+      try {
+        return { path: await commands.exportDiagnostics() };
+      } catch (e) {
+        return { error: toIpcError(e) };
+      }
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+
+import { validateChannel, validateDisplayName, validateServer } from './validate';
+
+describe('channel names', () => {
+  it('accepts 1–64 of A–Z a–z 0–9 _ - .', () => {
+    for (const ok of ['a', 'demo', 'Team_1-a.b', 'x'.repeat(64), '...', '0']) {
+      expect(validateChannel(ok), ok).toBeNull();
+    }
+  });
+
+  it('says what is wrong', () => {
+    expect(validateChannel('')).toBe('Enter a channel name.');
+    expect(validateChannel('x'.repeat(65))).toBe('A channel name has at most 64 characters (this one has 65).');
+    expect(validateChannel('my room')).toBe('Use only letters A–Z a–z, digits 0–9, and _ - . (not space).');
+    expect(validateChannel('a/b#c/')).toBe('Use only letters A–Z a–z, digits 0–9, and _ - . (not “/”, “#”).');
+    expect(validateChannel('café')).toMatch(/not “é”/);
+  });
+});
+
+describe('other fields', () => {
+  it('display names are non-empty and short', () => {
+    expect(validateDisplayName('  ')).toBe('Enter the name others will see.');
+    expect(validateDisplayName('Ann')).toBeNull();
+    expect(validateDisplayName('x'.repeat(65))).toMatch(/at most 64/);
+  });
+
+  it('servers are ws:// or wss:// URLs', () => {
+    expect(validateServer('ws://127.0.0.1:7800')).toBeNull();
+    expect(validateServer('wss://tether.example/')).toBeNull();
+    expect(validateServer('http://x')).toMatch(/ws:\/\/ or wss:\/\//);
+    expect(validateServer('localhost:7800')).not.toBeNull();
+    expect(validateServer('')).toMatch(/Enter the server address/);
+  });
+});
