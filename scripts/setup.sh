@@ -2,6 +2,7 @@
 # Install everything a fresh Debian 12 / Ubuntu machine with Rust and Node needs
 # to build Tether and run its whole test suite. Idempotent: safe to run again.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # System packages (apt, --no-install-recommends). Add new ones to this list.
 APT_PACKAGES=(
@@ -70,6 +71,21 @@ for entry in "${CARGO_TOOLS[@]}"; do
         cargo install "$crate" --locked
     fi
 done
+
+# Node packages of the web UI, exactly as locked; skipped when node_modules is
+# already in step with package-lock.json.
+if [ -f ui/package-lock.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "setup.sh: npm not found; install Node.js (20 or newer) first" >&2
+        exit 1
+    fi
+    if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+        echo "setup.sh: installing the web UI's node packages (npm ci)"
+        (cd ui && npm ci --no-audit --no-fund)
+    else
+        echo "setup.sh: web UI node packages already installed"
+    fi
+fi
 
 # rustfmt and clippy are used by scripts/test.sh.
 if command -v rustup >/dev/null 2>&1; then

@@ -24,6 +24,14 @@ cargo build --workspace --bins
 step "doc tests"
 cargo test --workspace --doc
 
+if [ -f ui/package.json ]; then
+    step "web UI: typecheck and unit tests"
+    if [ ! -d ui/node_modules ]; then
+        (cd ui && npm ci --no-audit --no-fund)
+    fi
+    (cd ui && npm run --silent typecheck && npm test --silent)
+fi
+
 # Network namespaces left by a test run that was killed outright (tests delete
 # their own; names are tether-<slot>-s / tether-<slot>-c).
 if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1; then
