@@ -1,6 +1,26 @@
 //! Command-line arguments (a stable contract: tests and scripts rely on it).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `--publish` sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishArg {
+    /// A tone and a stamped test pattern.
+    Synthetic,
+    /// The microphone and camera.
+    Devices,
+    /// Nothing.
+    None,
+}
+
+/// `--subscribe` modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubscribeArg {
+    /// Receive everyone's media.
+    Auto,
+    /// Signalling only.
+    None,
+}
 
 /// Tether's headless client.
 #[derive(Debug, Parser)]
@@ -37,9 +57,19 @@ pub struct JoinArgs {
     /// about to expire, and a changed token renews the session without a drop.
     #[arg(long, conflicts_with = "token")]
     pub token_file: Option<std::path::PathBuf>,
-    /// Publish audio and video.
+    /// Publish audio and video from this source (`--publish` alone:
+    /// synthetic; `devices` = microphone and camera).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "synthetic")]
+    pub publish: Option<PublishArg>,
+    /// With `--publish devices`: use the synthetic source for a missing device.
     #[arg(long)]
-    pub publish: bool,
+    pub fallback_synthetic: bool,
+    /// Receive and decode everyone's media (`auto`), or signalling only (`none`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub subscribe: SubscribeArg,
+    /// Print a `media-stats` line per remote stream every second.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+    pub media_stats: bool,
     /// Leave after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,

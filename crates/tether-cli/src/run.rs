@@ -7,12 +7,12 @@ use thiserror::Error;
 use tokio::time::sleep;
 
 use tether_client::{
-    Client, ClientConfig, ClientError, ConnectionState, EventRecord, Media, SessionConfig,
-    StateReason,
+    Client, ClientConfig, ClientError, ConnectionState, EventRecord, Media, MediaOptions,
+    PublishSource, SessionConfig, StateReason,
 };
 use tether_proto::ValidationError;
 
-use crate::args::JoinArgs;
+use crate::args::{JoinArgs, PublishArg, SubscribeArg};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -65,9 +65,26 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
         .transpose()?;
     let mut config = ClientConfig::new(&args.server, session)?;
     config.network_hints = !args.no_network_hints;
+    let source = match args.publish {
+        Some(PublishArg::Synthetic) => Some(PublishSource::Synthetic),
+        Some(PublishArg::Devices) => Some(PublishSource::Devices {
+            audio_input: None,
+            video_input: None,
+            fallback_synthetic: args.fallback_synthetic,
+        }),
+        Some(PublishArg::None) | None => None,
+    };
+    let subscribe = args.subscribe == SubscribeArg::Auto;
+    if source.is_some() || subscribe {
+        config.media = Some(MediaOptions {
+            source: source.clone().unwrap_or(PublishSource::Synthetic),
+            subscribe,
+            playback_device: None,
+        });
+    }
 
     let (client, mut events) = Client::spawn(config);
-    if args.publish {
+    if source.is_some() {
         client.publish(Media {
             audio: true,
             video: true,
@@ -88,7 +105,9 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
         tokio::select! {
             event = events.recv() => {
                 let Some(event) = event else { return Err(RunError::Stopped) };
-                print_line(&event.record);
+                if args.media_stats || !matches!(event.record.event, EventRecord::MediaStats { .. }) {
+                    print_line(&event.record);
+                }
                 if let (EventRecord::TokenPrivilegeWillExpire { .. }, Some(path)) =
                     (&event.record.event, &args.token_file)
                 {

@@ -10,7 +10,9 @@ use tracing::{debug, info, info_span, Instrument};
 use tether_core::{ConnId, ConnectionState, Input, Output, Session, SessionConfig, SessionEvent};
 use tether_proto::Media;
 
+use crate::call::{CallMedia, MediaChannels, MediaOptions};
 use crate::clock::{unix_ms, WallClock};
+use crate::media::MediaEvent;
 use crate::netwatch;
 use crate::record::{EventRecord, Record};
 use crate::transport::{self, Transport, TransportEvent};
@@ -25,6 +27,8 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Listen to OS network-change events (on by default).
     pub network_hints: bool,
+    /// Send and receive media over WebRTC (`None`: signalling only).
+    pub media: Option<MediaOptions>,
 }
 
 impl ClientConfig {
@@ -42,6 +46,7 @@ impl ClientConfig {
             server: server.to_owned(),
             session,
             network_hints: true,
+            media: None,
         })
     }
 }
@@ -49,16 +54,28 @@ impl ClientConfig {
 /// An event as the client emits it.
 #[derive(Debug, Clone)]
 pub struct ClientEvent {
-    /// The session's event (instants are monotonic).
-    pub event: SessionEvent,
-    /// The same event, serialisable, with Unix-ms times.
+    /// The session's event (instants are monotonic); `None` for media
+    /// reports (statistics, levels, quality, exceptions) that come from the
+    /// media pipeline rather than the session.
+    pub session: Option<SessionEvent>,
+    /// The event, serialisable, with Unix-ms times.
     pub record: Record,
+}
+
+impl ClientEvent {
+    pub(crate) fn from_record(record: Record) -> Self {
+        Self {
+            session: None,
+            record,
+        }
+    }
 }
 
 #[derive(Debug)]
 enum Command {
     Join(oneshot::Sender<Result<(), ClientError>>),
     Input(Input),
+    Mute(Media),
 }
 
 /// A handle to a running client. Cheap to clone; the client task ends when
@@ -71,7 +88,10 @@ pub struct Client {
 
 impl Client {
     /// Start the client task (in `DISCONNECTED`). Events arrive on the receiver.
-    pub fn spawn(config: ClientConfig) -> (Self, mpsc::UnboundedReceiver<ClientEvent>) {
+    pub fn spawn(mut config: ClientConfig) -> (Self, mpsc::UnboundedReceiver<ClientEvent>) {
+        if config.media.as_ref().is_some_and(|m| m.subscribe) {
+            config.session.media_gating = true;
+        }
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(ConnectionState::Disconnected);
@@ -92,6 +112,8 @@ impl Client {
             conns: HashMap::new(),
             events,
             state: state_tx,
+            media_options: config.media,
+            call: None,
         };
         tokio::spawn(actor.run(command_rx, hints).instrument(span));
         (Self { commands, state }, event_rx)
@@ -119,6 +141,14 @@ impl Client {
     /// Stop publishing.
     pub fn unpublish(&self) -> Result<(), ClientError> {
         self.input(Input::Unpublish)
+    }
+
+    /// Mute or unmute what this client publishes (media only; others see
+    /// `mute-changed`).
+    pub fn set_muted(&self, muted: Media) -> Result<(), ClientError> {
+        self.commands
+            .send(Command::Mute(muted))
+            .map_err(|_| ClientError::Stopped)
     }
 
     /// Skip the wait before the next reconnect attempt.
@@ -165,6 +195,8 @@ struct Actor {
     conns: HashMap<ConnId, Transport>,
     events: mpsc::UnboundedSender<ClientEvent>,
     state: watch::Sender<ConnectionState>,
+    media_options: Option<MediaOptions>,
+    call: Option<CallMedia>,
 }
 
 impl Actor {
@@ -174,21 +206,29 @@ impl Actor {
         mut hints: Option<mpsc::UnboundedReceiver<()>>,
     ) {
         let (transport_tx, mut transport_rx) = mpsc::unbounded_channel();
+        let mut media: Option<MediaChannels> = None;
         loop {
             let deadline = self.drive(&transport_tx);
+            if self.call.is_none() {
+                media = None;
+            }
             let input = tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(Command::Join(reply)) => {
-                        let result = self
-                            .session
-                            .handle_input(Input::Join, Instant::now())
-                            .map_err(|e| match e {
-                                tether_core::SessionError::AlreadyJoined(s) => ClientError::AlreadyJoined(s),
-                            });
+                        let result = self.join(&mut media);
                         let _caller_gone = reply.send(result);
                         continue;
                     }
-                    Some(Command::Input(input)) => input,
+                    Some(Command::Mute(muted)) => {
+                        if let Some(call) = &mut self.call {
+                            call.set_muted(muted);
+                        }
+                        continue;
+                    }
+                    Some(Command::Input(input)) => {
+                        self.mirror_to_media(&input);
+                        input
+                    }
                     None => break,
                 },
                 Some(event) = transport_rx.recv() => match event {
@@ -204,15 +244,69 @@ impl Actor {
                     TransportEvent::Message(conn, msg) => Input::Message { conn, msg },
                 },
                 Some(()) = recv_hint(&mut hints) => Input::NetworkChanged,
+                Some(from_media) = recv_media(&mut media) => match from_media {
+                    FromMedia::Event(event) => {
+                        let inputs = match &mut self.call {
+                            Some(call) => call.on_event(event),
+                            None => vec![],
+                        };
+                        let now = Instant::now();
+                        for input in inputs {
+                            self.feed(input, now);
+                        }
+                        continue;
+                    }
+                    FromMedia::Signal(msg) => Input::SendMedia(msg),
+                    FromMedia::Published(publication) => {
+                        if let Some(call) = &mut self.call {
+                            call.on_published(publication);
+                        }
+                        continue;
+                    }
+                },
                 () = sleep_or_forever(deadline) => Input::Timeout,
             };
-            // Only the join command can be refused, and it is handled above.
-            if let Err(e) = self.session.handle_input(input, Instant::now()) {
-                debug!(error = %e, "input refused");
-            }
+            self.feed(input, Instant::now());
         }
         debug!("all handles dropped; client stops");
+        if let Some(call) = self.call.take() {
+            call.close();
+        }
         self.conns.clear();
+    }
+
+    fn join(&mut self, media: &mut Option<MediaChannels>) -> Result<(), ClientError> {
+        self.session
+            .handle_input(Input::Join, Instant::now())
+            .map_err(|e| match e {
+                tether_core::SessionError::AlreadyJoined(s) => ClientError::AlreadyJoined(s),
+            })?;
+        if let Some(options) = &self.media_options {
+            let (call, channels) = CallMedia::new(&self.url, options.clone(), self.events.clone());
+            self.call = Some(call);
+            *media = Some(channels);
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, input: Input, now: Instant) {
+        // Only the join command can be refused, and it is handled apart.
+        if let Err(e) = self.session.handle_input(input, now) {
+            debug!(error = %e, "input refused");
+        }
+    }
+
+    /// Publishing is both a signalling and a media matter.
+    fn mirror_to_media(&mut self, input: &Input) {
+        let connected = self.session.state() == ConnectionState::Connected;
+        let Some(call) = &mut self.call else {
+            return;
+        };
+        match input {
+            Input::Publish(media) if connected => call.publish(*media),
+            Input::Unpublish => call.unpublish(),
+            _ => {}
+        }
     }
 
     /// Execute the session's outputs; return its next deadline.
@@ -233,6 +327,11 @@ impl Actor {
                     self.conns.remove(&conn);
                 }
                 Output::Event(event) => self.emit(event),
+                Output::Media(msg) => {
+                    if let Some(call) = &self.call {
+                        call.on_server_message(&msg);
+                    }
+                }
                 Output::Timeout(at) => return Some(at),
                 Output::Idle => return None,
                 _ => {}
@@ -256,6 +355,17 @@ impl Actor {
                 "connection state"
             );
             self.state.send_replace(*cur);
+            if *cur == ConnectionState::Disconnected {
+                if let Some(call) = self.call.take() {
+                    call.close();
+                }
+            }
+        }
+        if let SessionEvent::Connected { mode, .. } = &event {
+            let intent = self.session.publishing();
+            if let Some(call) = &mut self.call {
+                call.on_connected(*mode, intent);
+            }
         }
         let Some(record) = EventRecord::from_event(&event, self.clock) else {
             return;
@@ -265,7 +375,10 @@ impl Actor {
             event: record,
         };
         // Nobody listening is fine: the events are also in the log.
-        let _no_listener = self.events.send(ClientEvent { event, record });
+        let _no_listener = self.events.send(ClientEvent {
+            session: Some(event),
+            record,
+        });
     }
 }
 
@@ -273,6 +386,24 @@ async fn recv_hint(hints: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()
     match hints {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+enum FromMedia {
+    Event(MediaEvent),
+    Signal(tether_proto::ClientMessage),
+    Published(crate::media::Publication),
+}
+
+async fn recv_media(media: &mut Option<MediaChannels>) -> Option<FromMedia> {
+    let Some(m) = media else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        Some(e) = m.events.recv() => Some(FromMedia::Event(e)),
+        Some(s) = m.signals.recv() => Some(FromMedia::Signal(s)),
+        Some(p) = m.published.recv() => Some(FromMedia::Published(p)),
+        else => None,
     }
 }
 

@@ -7,17 +7,21 @@
 //! with a serialisable [`Record`] (the JSON-lines / IPC shape).
 
 mod actor;
+mod call;
 mod clock;
 mod error;
 pub mod media;
 mod netwatch;
+mod pipeline;
 mod record;
 mod transport;
 
 pub use actor::{Client, ClientConfig, ClientEvent};
+pub use call::MediaOptions;
 pub use clock::unix_ms;
 pub use error::ClientError;
-pub use record::{DetailRecord, EventRecord, Record};
+pub use pipeline::{network_quality, PublishSource};
+pub use record::{DetailRecord, EventRecord, LevelRecord, Record};
 
 pub use tether_core::{
     ConnectMode, ConnectionState, InterruptCause, ReconnectMode, SessionConfig, SessionEvent,

@@ -10,9 +10,11 @@ use tether_core::{
 use tether_proto::{PeerLeaveReason, StreamRemovedReason};
 
 use crate::clock::WallClock;
+use crate::media::MediaKind;
 
 /// One event with its time.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Record {
     /// Unix milliseconds when the event was emitted.
     pub ts: u64,
@@ -23,6 +25,7 @@ pub struct Record {
 
 /// `detail` of a state change, with instants as Unix milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "camelCase")]
 pub struct DetailRecord {
     /// What interrupted the connection.
@@ -45,8 +48,20 @@ pub struct DetailRecord {
     pub message: Option<String>,
 }
 
-/// Every event, named as in SPEC §4.
+/// One entry of `volume-indicator`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "camelCase")]
+pub struct LevelRecord {
+    /// Publisher.
+    pub uid: u32,
+    /// 0–100.
+    pub level: u8,
+}
+
+/// Every event, named as in SPEC §4.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(
     tag = "event",
     rename_all = "kebab-case",
@@ -144,6 +159,46 @@ pub enum EventRecord {
     },
     /// The token expired.
     TokenPrivilegeDidExpire {},
+    /// Receive statistics of one remote stream, every second.
+    MediaStats {
+        /// Publisher.
+        uid: u32,
+        /// Audio or video.
+        kind: MediaKind,
+        /// Frames decoded so far (audio: 20 ms frames played).
+        frames_decoded: u64,
+        /// Frames per second over the last second.
+        fps: f64,
+        /// RTP packets lost so far.
+        packets_lost: u64,
+        /// Mean capture → decode latency over the last second (stamped video).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        e2e_latency_ms: Option<f64>,
+        /// Highest stamped frame number decoded (synthetic video).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_frame_no: Option<u64>,
+        /// Stamped frame numbers never decoded so far.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        frames_missing: Option<u64>,
+        /// Peak level 0–100 over the last second (audio).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audio_level: Option<u8>,
+    },
+    /// Audio levels of everyone heard, every 250 ms.
+    VolumeIndicator {
+        /// One level per remote publisher.
+        levels: Vec<LevelRecord>,
+    },
+    /// Connection quality 0 (unknown) – 6 (down), every 2 s: per remote
+    /// peer (`uid`) and for the local client (`uid` null).
+    NetworkQuality {
+        /// The peer, or null for the local client.
+        uid: Option<u32>,
+        /// Sending quality (0 until sender-side statistics exist).
+        uplink: u8,
+        /// Receiving quality.
+        downlink: u8,
+    },
     /// A recoverable problem.
     Exception {
         /// Code.

@@ -31,7 +31,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use task::{Cmd, MediaTask};
 
 /// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "lowercase")]
 pub enum MediaKind {
     /// Opus, 48 kHz.
     Audio,

@@ -1,0 +1,438 @@
+//! Receive side: encoded frames → decoders → levels, playback and statistics.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, warn};
+
+use tether_media::{
+    AudioJitterBuffer, AudioPlayback, LevelMeter, OpusDecoder, VideoReceiveStats, Vp8Decoder,
+    SAMPLES_PER_FRAME,
+};
+
+use super::{network_quality, unix_us};
+use crate::actor::ClientEvent;
+use crate::clock::unix_ms;
+use crate::media::MediaKind;
+use crate::record::{EventRecord, LevelRecord, Record};
+
+/// What the actor hands to the receive thread.
+#[derive(Debug)]
+pub(crate) enum RecvInput {
+    Frame {
+        uid: u32,
+        kind: MediaKind,
+        payload: Vec<u8>,
+        rtp_timestamp: u32,
+    },
+    Stats {
+        uid: u32,
+        kind: MediaKind,
+        packets_received: u64,
+        packets_lost: u64,
+        frames_dropped: u64,
+        jitter_ms: f64,
+    },
+    TrackEnded {
+        uid: u32,
+        kind: MediaKind,
+    },
+}
+
+const TICK: Duration = Duration::from_millis(20);
+const VOLUME_EVERY: Duration = Duration::from_millis(250);
+const STATS_EVERY: Duration = Duration::from_secs(1);
+const QUALITY_EVERY: Duration = Duration::from_secs(2);
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
+const MIX_QUEUE_FRAMES: usize = 10;
+
+/// Asks a publisher for a keyframe (through the media session).
+pub(crate) type KeyframeRequest = Arc<dyn Fn(u32) + Send + Sync>;
+
+/// A running receive pipeline. Dropping it stops the thread.
+pub(crate) struct RecvPipeline {
+    tx: Option<mpsc::SyncSender<RecvInput>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RecvPipeline {
+    pub(crate) fn start(
+        events: UnboundedSender<ClientEvent>,
+        keyframe: KeyframeRequest,
+        playback_device: Option<String>,
+    ) -> Self {
+        let (tx, rx) = mpsc::sync_channel(256);
+        let thread = std::thread::Builder::new()
+            .name("tether-decode".into())
+            .spawn(move || Receiver::new(events, keyframe, playback_device).run(&rx))
+            .map_err(|e| warn!(error = %e, "no decode thread"))
+            .ok();
+        Self {
+            tx: Some(tx),
+            thread,
+        }
+    }
+
+    /// Hand over an input; dropped (and logged) if the decoder is far behind.
+    pub(crate) fn push(&self, input: RecvInput) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(input).is_err() {
+                debug!("decoder behind; input dropped");
+            }
+        }
+    }
+}
+
+impl Drop for RecvPipeline {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                warn!("the decode thread panicked");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    received: u64,
+    lost: u64,
+    jitter_ms: f64,
+    /// (received, lost) at the last quality report.
+    quality_mark: (u64, u64),
+}
+
+struct AudioRx {
+    jitter: AudioJitterBuffer,
+    decoder: Option<OpusDecoder>,
+    meter: LevelMeter,
+    frames: u64,
+    counters: Counters,
+}
+
+struct VideoRx {
+    decoder: Option<Vp8Decoder>,
+    stats: VideoReceiveStats,
+    dropped: u64,
+    last_request: Option<Instant>,
+    counters: Counters,
+}
+
+struct Receiver {
+    events: UnboundedSender<ClientEvent>,
+    keyframe: KeyframeRequest,
+    audio: BTreeMap<u32, AudioRx>,
+    video: BTreeMap<u32, VideoRx>,
+    mix: Arc<Mutex<VecDeque<Vec<i16>>>>,
+    _playback: Option<AudioPlayback>,
+}
+
+impl Receiver {
+    fn new(
+        events: UnboundedSender<ClientEvent>,
+        keyframe: KeyframeRequest,
+        playback_device: Option<String>,
+    ) -> Self {
+        let mix: Arc<Mutex<VecDeque<Vec<i16>>>> = Arc::default();
+        let source = mix.clone();
+        // No speaker (a headless machine) is normal: levels and statistics
+        // still work, nothing is played.
+        let playback = AudioPlayback::start(
+            playback_device.as_deref(),
+            move || {
+                source
+                    .lock()
+                    .ok()
+                    .and_then(|mut q| q.pop_front())
+                    .unwrap_or_else(|| vec![0; SAMPLES_PER_FRAME])
+            },
+            |e| warn!(error = %e, "playback error"),
+        )
+        .map_err(|e| debug!(error = %e, "no audio playback"))
+        .ok();
+        Self {
+            events,
+            keyframe,
+            audio: BTreeMap::new(),
+            video: BTreeMap::new(),
+            mix,
+            _playback: playback,
+        }
+    }
+
+    fn run(mut self, rx: &mpsc::Receiver<RecvInput>) {
+        let start = Instant::now();
+        let mut next_tick = start + TICK;
+        let mut next_volume = start + VOLUME_EVERY;
+        let mut next_stats = start + STATS_EVERY;
+        let mut next_quality = start + QUALITY_EVERY;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(input) => self.on_input(input),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.play_tick();
+                next_tick = (next_tick + TICK).max(now);
+            }
+            if now >= next_volume {
+                self.report_volume();
+                next_volume = now + VOLUME_EVERY;
+            }
+            if now >= next_stats {
+                self.report_stats();
+                next_stats = now + STATS_EVERY;
+            }
+            if now >= next_quality {
+                self.report_quality();
+                next_quality = now + QUALITY_EVERY;
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: RecvInput) {
+        match input {
+            RecvInput::Frame {
+                uid,
+                kind: MediaKind::Audio,
+                payload,
+                rtp_timestamp,
+            } => {
+                let rx = self.audio.entry(uid).or_insert_with(|| AudioRx {
+                    jitter: AudioJitterBuffer::default(),
+                    decoder: OpusDecoder::new()
+                        .map_err(|e| warn!(error = %e, "no opus decoder"))
+                        .ok(),
+                    meter: LevelMeter::new(),
+                    frames: 0,
+                    counters: Counters::default(),
+                });
+                // 20 ms Opus frames at 48 kHz: the timestamp counts frames.
+                let seq = (rtp_timestamp / 960) as u16;
+                rx.jitter.push(seq, rtp_timestamp, payload, unix_us());
+            }
+            RecvInput::Frame {
+                uid,
+                kind: MediaKind::Video,
+                payload,
+                ..
+            } => {
+                let keyframe = self.keyframe.clone();
+                let rx = self.video.entry(uid).or_insert_with(|| VideoRx {
+                    decoder: Vp8Decoder::new()
+                        .map_err(|e| warn!(error = %e, "no vp8 decoder"))
+                        .ok(),
+                    stats: VideoReceiveStats::new(),
+                    dropped: 0,
+                    last_request: None,
+                    counters: Counters::default(),
+                });
+                let Some(decoder) = rx.decoder.as_mut() else {
+                    return;
+                };
+                match decoder.decode(&payload, 0) {
+                    Ok(Some(decoded)) => {
+                        rx.stats.on_decoded(&decoded.frame, unix_us());
+                        if decoded.corrupted {
+                            decoder.mark_loss();
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => debug!(uid, error = %e, "vp8 decode failed"),
+                }
+                if decoder.needs_keyframe() {
+                    let now = Instant::now();
+                    if rx
+                        .last_request
+                        .is_none_or(|t| now.duration_since(t) >= KEYFRAME_REQUEST_GAP)
+                    {
+                        rx.last_request = Some(now);
+                        keyframe(uid);
+                    }
+                }
+            }
+            RecvInput::Stats {
+                uid,
+                kind,
+                packets_received,
+                packets_lost,
+                frames_dropped,
+                jitter_ms,
+            } => {
+                let counters = match kind {
+                    MediaKind::Audio => self.audio.get_mut(&uid).map(|a| &mut a.counters),
+                    MediaKind::Video => {
+                        if let Some(v) = self.video.get_mut(&uid) {
+                            if frames_dropped > v.dropped {
+                                // A frame never completed: the picture is
+                                // wrong until the next keyframe.
+                                v.dropped = frames_dropped;
+                                if let Some(d) = v.decoder.as_mut() {
+                                    d.mark_loss();
+                                }
+                            }
+                        }
+                        self.video.get_mut(&uid).map(|v| &mut v.counters)
+                    }
+                };
+                if let Some(c) = counters {
+                    c.received = packets_received;
+                    c.lost = packets_lost;
+                    c.jitter_ms = jitter_ms;
+                }
+            }
+            RecvInput::TrackEnded { uid, kind } => match kind {
+                MediaKind::Audio => {
+                    self.audio.remove(&uid);
+                }
+                MediaKind::Video => {
+                    self.video.remove(&uid);
+                }
+            },
+        }
+    }
+
+    fn play_tick(&mut self) {
+        if self.audio.is_empty() {
+            return;
+        }
+        let now_us = unix_us();
+        let mut mixed = vec![0i32; SAMPLES_PER_FRAME];
+        for rx in self.audio.values_mut() {
+            let Some(decoder) = rx.decoder.as_mut() else {
+                continue;
+            };
+            let playout = rx.jitter.pop(now_us);
+            let samples = playout.render(decoder);
+            if !matches!(playout, tether_media::Playout::Silence) {
+                rx.frames += 1;
+            }
+            rx.meter.push(&samples);
+            for (m, s) in mixed.iter_mut().zip(samples) {
+                *m += i32::from(s);
+            }
+        }
+        if self._playback.is_some() {
+            let frame: Vec<i16> = mixed
+                .into_iter()
+                .map(|s| s.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16)
+                .collect();
+            if let Ok(mut q) = self.mix.lock() {
+                if q.len() >= MIX_QUEUE_FRAMES {
+                    q.pop_front();
+                }
+                q.push_back(frame);
+            }
+        }
+    }
+
+    fn emit(&self, event: EventRecord) {
+        let record = Record {
+            ts: unix_ms(),
+            event,
+        };
+        // The client may be gone already; nothing to do then.
+        let _gone = self.events.send(ClientEvent::from_record(record));
+    }
+
+    fn report_volume(&mut self) {
+        if self.audio.is_empty() {
+            return;
+        }
+        let levels = self
+            .audio
+            .iter_mut()
+            .map(|(uid, rx)| LevelRecord {
+                uid: *uid,
+                level: rx.meter.take(),
+            })
+            .collect();
+        self.emit(EventRecord::VolumeIndicator { levels });
+    }
+
+    fn report_stats(&mut self) {
+        let now_us = unix_us();
+        let mut out = Vec::new();
+        for (uid, rx) in &mut self.video {
+            let snap = rx.stats.snapshot(now_us);
+            out.push(EventRecord::MediaStats {
+                uid: *uid,
+                kind: MediaKind::Video,
+                frames_decoded: snap.frames_decoded,
+                fps: (snap.fps * 10.0).round() / 10.0,
+                packets_lost: rx.counters.lost,
+                e2e_latency_ms: snap.e2e_latency_ms.map(|l| (l * 10.0).round() / 10.0),
+                last_frame_no: snap.last_frame_no,
+                frames_missing: Some(snap.frames_missing),
+                audio_level: None,
+            });
+        }
+        for (uid, rx) in &mut self.audio {
+            out.push(EventRecord::MediaStats {
+                uid: *uid,
+                kind: MediaKind::Audio,
+                frames_decoded: rx.frames,
+                fps: 50.0,
+                packets_lost: rx.counters.lost,
+                e2e_latency_ms: None,
+                last_frame_no: None,
+                frames_missing: None,
+                audio_level: Some(rx.meter.take()),
+            });
+        }
+        for e in out {
+            self.emit(e);
+        }
+    }
+
+    fn report_quality(&mut self) {
+        let mut uids: Vec<u32> = self
+            .audio
+            .keys()
+            .chain(self.video.keys())
+            .copied()
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let mut worst = 0u8;
+        for uid in uids {
+            let mut received = 0;
+            let mut lost = 0;
+            let mut jitter: f64 = 0.0;
+            for c in [
+                self.audio.get_mut(&uid).map(|a| &mut a.counters),
+                self.video.get_mut(&uid).map(|v| &mut v.counters),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                received += c.received.saturating_sub(c.quality_mark.0);
+                lost += c.lost.saturating_sub(c.quality_mark.1);
+                jitter = jitter.max(c.jitter_ms);
+                c.quality_mark = (c.received, c.lost);
+            }
+            let expected = received + lost;
+            let loss = (expected > 0).then(|| lost as f64 / expected as f64);
+            let q = network_quality(loss.or(Some(1.0)), jitter, received > 0);
+            worst = worst.max(q);
+            self.emit(EventRecord::NetworkQuality {
+                uid: Some(uid),
+                uplink: 0,
+                downlink: q,
+            });
+        }
+        self.emit(EventRecord::NetworkQuality {
+            uid: None,
+            uplink: 0,
+            downlink: worst,
+        });
+    }
+}

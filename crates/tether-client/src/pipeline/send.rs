@@ -1,0 +1,296 @@
+//! Send side: frames from a source → Opus / VP8 → the published tracks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tracing::{debug, warn};
+
+use tether_media::{
+    AudioFrame, CameraCapture, CameraConfig, MicCapture, OpusEncoder, SyntheticAudio,
+    SyntheticVideo, VideoFrame, Vp8Config, Vp8Encoder,
+};
+
+use super::{unix_us, PublishSource};
+use crate::media::{Publication, SampleWriter};
+
+const AUDIO_FRAME: Duration = Duration::from_millis(20);
+const VIDEO_FRAME: Duration = Duration::from_nanos(1_000_000_000 / 30);
+/// A feeder that fell this far behind (a stalled machine) skips ahead
+/// instead of bursting the backlog into the network.
+const MAX_LAG: Duration = Duration::from_millis(200);
+
+enum Raw {
+    Audio(AudioFrame),
+    Video(VideoFrame),
+}
+
+/// Reports a recoverable problem as `exception {code, message}`.
+pub(crate) type Report = Arc<dyn Fn(&'static str, String) + Send + Sync>;
+
+/// A running send pipeline. Dropping it stops the threads and captures.
+pub(crate) struct SendPipeline {
+    stop: Arc<AtomicBool>,
+    keyframe: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    _mic: Option<MicCapture>,
+    _camera: Option<CameraCapture>,
+}
+
+impl SendPipeline {
+    /// Start feeding `publication` from `source`. Missing devices are
+    /// reported; with `fallback_synthetic` the synthetic source stands in.
+    pub(crate) fn start(
+        source: &PublishSource,
+        publication: Publication,
+        runtime: Handle,
+        report: Report,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let keyframe = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::sync_channel::<Raw>(8);
+        let want_audio = publication.audio.is_some();
+        let want_video = publication.video.is_some();
+        let mut mic = None;
+        let mut camera = None;
+        let (synth_audio, synth_video) = match source {
+            PublishSource::Synthetic => (want_audio, want_video),
+            PublishSource::Devices {
+                audio_input,
+                video_input,
+                fallback_synthetic,
+            } => {
+                if want_audio {
+                    mic = start_mic(audio_input.as_deref(), tx.clone(), &report);
+                }
+                if want_video {
+                    camera = start_camera(video_input.clone(), tx.clone(), &report);
+                }
+                (
+                    want_audio && mic.is_none() && *fallback_synthetic,
+                    want_video && camera.is_none() && *fallback_synthetic,
+                )
+            }
+        };
+        let mut threads = Vec::new();
+        if synth_audio || synth_video {
+            let stop = stop.clone();
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("tether-synth".into())
+                .spawn(move || synthesize(synth_audio, synth_video, &tx, &stop));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => report("SOURCE_FAILED", format!("synthetic source: {e}")),
+            }
+        }
+        drop(tx);
+        let encoder = Encoder {
+            audio: publication.audio,
+            video: publication.video,
+            runtime,
+            keyframe: keyframe.clone(),
+            report: report.clone(),
+        };
+        let stop_enc = stop.clone();
+        match std::thread::Builder::new()
+            .name("tether-encode".into())
+            .spawn(move || encoder.run(&rx, &stop_enc))
+        {
+            Ok(t) => threads.push(t),
+            Err(e) => report("ENCODER_FAILED", format!("encoder thread: {e}")),
+        }
+        Self {
+            stop,
+            keyframe,
+            threads,
+            _mic: mic,
+            _camera: camera,
+        }
+    }
+
+    /// Make the next video frame a keyframe.
+    pub(crate) fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SendPipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                warn!("a media send thread panicked");
+            }
+        }
+    }
+}
+
+fn start_mic(
+    device: Option<&str>,
+    tx: mpsc::SyncSender<Raw>,
+    report: &Report,
+) -> Option<MicCapture> {
+    let on_error = {
+        let report = report.clone();
+        move |e: tether_media::MediaError| report("DEVICE_ERROR", format!("microphone: {e}"))
+    };
+    match MicCapture::start(
+        device,
+        unix_us(),
+        move |f| {
+            // A full queue means the encoder is behind: drop, don't block the device.
+            let _dropped = tx.try_send(Raw::Audio(f));
+        },
+        on_error,
+    ) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            report("NO_DEVICE", format!("no microphone: {e}"));
+            None
+        }
+    }
+}
+
+fn start_camera(
+    device: Option<String>,
+    tx: mpsc::SyncSender<Raw>,
+    report: &Report,
+) -> Option<CameraCapture> {
+    let on_error = {
+        let report = report.clone();
+        move |e: tether_media::MediaError| report("DEVICE_ERROR", format!("camera: {e}"))
+    };
+    let config = CameraConfig {
+        device_id: device,
+        ..CameraConfig::default()
+    };
+    match CameraCapture::start(
+        config,
+        unix_us,
+        move |f| {
+            let _dropped = tx.try_send(Raw::Video(f));
+        },
+        on_error,
+    ) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            report("NO_DEVICE", format!("no camera: {e}"));
+            None
+        }
+    }
+}
+
+/// Produce synthetic frames in real time until stopped.
+fn synthesize(audio: bool, video: bool, tx: &mpsc::SyncSender<Raw>, stop: &AtomicBool) {
+    let mut tone = SyntheticAudio::default();
+    let mut pattern = SyntheticVideo::default();
+    let start = Instant::now();
+    let mut next_audio = start;
+    let mut next_video = start;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if audio && next_audio <= now {
+            if tx.send(Raw::Audio(tone.next_frame(unix_us()))).is_err() {
+                return;
+            }
+            next_audio = catch_up(next_audio + AUDIO_FRAME, now);
+        }
+        if video && next_video <= now {
+            if tx.send(Raw::Video(pattern.next_frame(unix_us()))).is_err() {
+                return;
+            }
+            next_video = catch_up(next_video + VIDEO_FRAME, now);
+        }
+        let next = match (audio, video) {
+            (true, true) => next_audio.min(next_video),
+            (true, false) => next_audio,
+            (false, true) => next_video,
+            (false, false) => return,
+        };
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// The next due time, moved up to `now` when the feeder lags too far.
+fn catch_up(next: Instant, now: Instant) -> Instant {
+    if now.saturating_duration_since(next) > MAX_LAG {
+        now
+    } else {
+        next
+    }
+}
+
+struct Encoder {
+    audio: Option<SampleWriter>,
+    video: Option<SampleWriter>,
+    runtime: Handle,
+    keyframe: Arc<AtomicBool>,
+    report: Report,
+}
+
+impl Encoder {
+    fn run(self, rx: &mpsc::Receiver<Raw>, stop: &AtomicBool) {
+        let mut opus = match OpusEncoder::new() {
+            Ok(e) => Some(e),
+            Err(e) => {
+                (self.report)("ENCODER_FAILED", format!("opus: {e}"));
+                None
+            }
+        };
+        let mut vp8 = match Vp8Encoder::new(Vp8Config::default()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                (self.report)("ENCODER_FAILED", format!("vp8: {e}"));
+                None
+            }
+        };
+        while !stop.load(Ordering::Relaxed) {
+            let raw = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(raw) => raw,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            match raw {
+                Raw::Audio(frame) => {
+                    let (Some(writer), Some(enc)) = (&self.audio, opus.as_mut()) else {
+                        continue;
+                    };
+                    match enc.encode(&frame.samples) {
+                        Ok(packet) => self.write(writer, packet, AUDIO_FRAME),
+                        Err(e) => debug!(error = %e, "opus encode failed"),
+                    }
+                }
+                Raw::Video(frame) => {
+                    let (Some(writer), Some(enc)) = (&self.video, vp8.as_mut()) else {
+                        continue;
+                    };
+                    if self.keyframe.swap(false, Ordering::Relaxed) {
+                        enc.request_keyframe();
+                    }
+                    match enc.encode(&frame) {
+                        Ok(packets) => {
+                            for p in packets {
+                                self.write(writer, p.data, VIDEO_FRAME);
+                            }
+                        }
+                        Err(e) => debug!(error = %e, "vp8 encode failed"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn write(&self, writer: &SampleWriter, payload: Vec<u8>, duration: Duration) {
+        if let Err(e) = self
+            .runtime
+            .block_on(writer.write(Bytes::from(payload), duration))
+        {
+            debug!(error = %e, "sample not written");
+        }
+    }
+}
