@@ -1,12 +1,12 @@
 import { useState } from 'preact/hooks';
 
 import type { Controller } from '../controller';
-import { type AppState, peerBadge, type PeerBadge } from '../model/session';
+import { type AppState, peerBadge } from '../model/session';
 import type { Store } from '../store';
 import type { VideoRouter } from '../video/router';
 import { Banner } from './Banner';
 import { CamIcon, CamOffIcon, MicIcon, MicOffIcon } from './icons';
-import { Tile } from './Tile';
+import { Tile, type TileBadge } from './Tile';
 import { Timeline } from './Timeline';
 
 export interface CallScreenProps {
@@ -16,8 +16,17 @@ export interface CallScreenProps {
   video: VideoRouter;
 }
 
-function selfBadge(s: AppState): PeerBadge {
-  return s.connection === 'CONNECTING' && s.everConnected ? 'reconnecting' : 'online';
+/** The own tile's badge follows the local connection state. */
+function selfBadge(s: AppState): TileBadge {
+  switch (s.connection) {
+    case 'CONNECTED':
+      return 'online';
+    case 'CONNECTING':
+      return s.everConnected ? 'reconnecting' : 'connecting';
+    case 'DISCONNECTING':
+    case 'DISCONNECTED':
+      return 'disconnected';
+  }
 }
 
 export function CallScreen({ state: s, store, ctl, video }: CallScreenProps) {

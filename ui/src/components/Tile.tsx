@@ -6,11 +6,17 @@ import type { VideoRouter } from '../video/router';
 import { CamOffIcon, MicOffIcon } from './icons';
 import { QualityBars } from './QualityBars';
 
+/** Remote peers: the SPEC §6 badges; the own tile: its connection. */
+export type TileBadge = PeerBadge | 'connecting' | 'disconnected';
+
+/** One of eight avatar colours, fixed per uid. */
+const hue = (uid: number | null) => `hue-${(uid ?? 0) % 8}`;
+
 export interface TileProps {
   uid: number | null;
   name: string;
   self: boolean;
-  badge: PeerBadge;
+  badge: TileBadge;
   muted: Muted;
   quality: Quality;
   level: number;
@@ -53,7 +59,7 @@ export function Tile(p: TileProps) {
       <div class="media">
         <canvas ref={canvas} class="video" hidden={!showVideo} data-testid={`video-${id}`} aria-hidden="true" />
         {!showVideo && (
-          <div class="avatar" aria-hidden="true" data-testid={`avatar-${id}`}>
+          <div class={`avatar ${hue(uid)}`} aria-hidden="true" data-testid={`avatar-${id}`}>
             {initials(p.name)}
           </div>
         )}

@@ -101,7 +101,7 @@ describe('SPEC §3 timeline, UID 1 (alice) view', () => {
     expect(bannerView(s.banner, T0 + T.T9)).toMatchObject({
       kind: 'reconnected',
       title: 'Reconnected',
-      detail: 'Back after 7.0 s · rejoined',
+      detail: 'Back after 8.0 s · rejoined',
     });
     s = at(s, T.T9 + RECONNECTED_NOTE_MS - 1);
     expect(s.banner.kind).toBe('reconnected');

@@ -361,6 +361,7 @@ function onEvent(s0: AppState, e: TetherEvent): AppState {
         leaveReason: e.reason,
         media: 'none',
         level: 0,
+        quality: UNKNOWN_QUALITY,
       }));
     case 'peer-reconnecting':
       return updatePeer(s, e.uid, (p) => (p.presence === 'left' ? p : { ...p, presence: 'reconnecting', level: 0 }));
@@ -388,7 +389,14 @@ function onEvent(s0: AppState, e: TetherEvent): AppState {
     case 'token-privilege-will-expire':
       return addNotice(s, e.ts, e.expiresAt, 'token', 'Your access token expires in 30 s; renewing it…');
     case 'token-privilege-did-expire':
-      return addNotice(s, e.ts, e.ts + NOTICE_MS, 'token', 'Your access token expired.');
+      // Replaces the "expires in 30 s" warning.
+      return addNotice(
+        { ...s, notices: s.notices.filter((n) => n.kind !== 'token') },
+        e.ts,
+        e.ts + NOTICE_MS,
+        'token',
+        'Your access token expired.',
+      );
     case 'exception':
       return addNotice(s, e.ts, e.ts + NOTICE_MS, 'exception', `${e.message} (${e.code})`);
   }
@@ -457,11 +465,13 @@ function onStateChange(
         // The person left: back to the join screen.
         return { ...s, screen: 'join', banner: { kind: 'none' }, peers: [], joinPending: false };
       }
-      // An ending: no roster any more; say why and offer to rejoin.
+      // An ending: no roster any more; say why and offer to rejoin. Token
+      // notices are superseded by the final message.
       return {
         ...s,
         joinPending: false,
         peers: [],
+        notices: s.notices.filter((n) => n.kind !== 'token'),
         me: { ...s.me, level: 0 },
         banner: { kind: 'final', at: e.ts, reason: e.reason, message: e.detail.message ?? null },
       };

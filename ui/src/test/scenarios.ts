@@ -28,8 +28,8 @@ export const T = {
   T6: 15_000,
   T7: 11_000,
   T8: 15_100,
-  T9: 18_000,
-  T10: 18_300,
+  T9: 19_000,
+  T10: 19_300,
 } as const;
 
 const absolute = (t0: number, steps: Step[]): Step[] =>
