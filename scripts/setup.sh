@@ -22,6 +22,8 @@ APT_PACKAGES=(
     libvpx-dev
     libasound2-dev
     libv4l-dev
+    # web UI end-to-end tests: playwright-core drives Debian's chromium
+    chromium
 )
 
 # Cargo tools: "binary crate" pairs, installed from crates.io only when missing.

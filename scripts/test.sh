@@ -25,11 +25,11 @@ step "doc tests"
 cargo test --workspace --doc
 
 if [ -f ui/package.json ]; then
-    step "web UI: typecheck and unit tests"
+    step "web UI: typecheck, unit tests, Chromium end-to-end tests"
     if [ ! -d ui/node_modules ]; then
         (cd ui && npm ci --no-audit --no-fund)
     fi
-    (cd ui && npm run --silent typecheck && npm test --silent)
+    (cd ui && npm run --silent typecheck && npm test --silent && npm run --silent test:e2e)
 fi
 
 # Network namespaces left by a test run that was killed outright (tests delete
