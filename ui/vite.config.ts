@@ -5,9 +5,9 @@ import { defineConfig } from 'vitest/config';
 export const CSP = "default-src 'self'";
 
 export default defineConfig({
-  // Tauri: keep its CLI output readable, fixed dev port (devUrl).
+  // Tauri: keep its CLI output readable; a fixed dev port (devUrl in src-tauri/tauri.conf.json).
   clearScreen: false,
-  server: { port: 1420, strictPort: true },
+  server: { port: 5173, strictPort: true },
   preview: { port: 4173, strictPort: false, headers: { 'Content-Security-Policy': CSP } },
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: {

@@ -75,6 +75,8 @@ export async function open(browser: Browser, cfg: MockConfig, name: string): Pro
   const full: MockConfig = { settings: defaultSettings(name), devices: defaultDevices, ...cfg };
   await page.addInitScript({ content: `window.__TETHER_MOCK_CONFIG__ = ${JSON.stringify(full)};` });
   await page.addInitScript({ path: MOCK });
+  // tauri.conf.json sets freezePrototype: the app must not need to patch prototypes.
+  await page.addInitScript({ content: 'Object.freeze(Object.prototype);' });
   await page.addInitScript({
     content: `document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));`,
   });

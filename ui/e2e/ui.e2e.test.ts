@@ -11,6 +11,7 @@ import {
   advanceTo,
   attr,
   calls,
+  emit,
   joinFromUi,
   launch,
   open,
@@ -168,6 +169,20 @@ describe('SPEC §3 timeline T0–T10', () => {
     expect(pixel.slice(0, 3).some((v) => v > 0)).toBe(true);
     await shot(page, '20-uid2-T4-stream');
 
+    // Alice mutes both: mute icons, initials instead of her (stale) video; then unmutes.
+    await emit(page, { ts: t0 + T.T4 + 700, event: 'mute-changed', uid: 1, audio: true, video: true });
+    await settle(page);
+    expect(await visible(page, 'mic-off-1')).toBe(true);
+    expect(await visible(page, 'cam-off-1')).toBe(true);
+    expect(await visible(page, 'avatar-1')).toBe(true);
+    expect(await page.locator('[data-testid="video-1"]').isVisible()).toBe(false);
+    expect(await attr(page, 'tile-1', 'data-speaking')).toBe('false');
+    await shot(page, '20b-uid2-T4-muted');
+    await emit(page, { ts: t0 + T.T4 + 800, event: 'mute-changed', uid: 1, audio: false, video: false });
+    await settle(page);
+    expect(await visible(page, 'mic-off-1')).toBe(false);
+    expect(await page.locator('[data-testid="video-1"]').isVisible()).toBe(true);
+
     // T6: no data for 10 s → "no media", initials again.
     await replay(page, t0, steps, T.T4 + 600, T.T6 + 10);
     expect(await text(page, 'badge-1')).toBe('no media');
@@ -203,6 +218,8 @@ describe('SPEC §3 timeline T0–T10', () => {
       'peer-online',
       'stream-added',
       'stream-subscribed',
+      'mute-changed',
+      'mute-changed',
       'stream-removed',
       'peer-leave',
       'peer-online',
@@ -285,6 +302,7 @@ describe('endings', () => {
     const t0 = await joinFromUi(page, 'demo');
     await replay(page, t0, steps, -1, 1_100);
     expect(await text(page, 'notices')).toContain('expires in 30 s');
+    await shot(page, '41a-token-will-expire');
     await replay(page, t0, steps, 1_100, Infinity);
     expect(await text(page, 'banner-title')).toBe('Your access token expired');
     expect(await attr(page, 'banner', 'data-reason')).toBe('TOKEN_EXPIRED');

@@ -58,37 +58,37 @@ export function createController(store: Store, video: VideoRouter): Controller {
 
     async join(args, settings) {
       store.dispatch({ type: 'join-requested', args, at: now() });
-      let saved = settings;
+      const save = async (next: Settings): Promise<Settings> => {
+        try {
+          return await commands.setSettings(next);
+        } catch (e) {
+          console.warn('set_settings failed', e);
+          return next;
+        }
+      };
+      // The shell's join falls back to the stored server when `server` is
+      // null, so the choice (and the name) is stored before joining.
+      let current = settings && (await save({ ...settings, displayName: args.name, server: args.server }));
       try {
         const joined = await commands.join(args);
         store.dispatch({ type: 'join-result', joined });
       } catch (e) {
         store.dispatch({ type: 'join-failed', error: toIpcError(e), at: now() });
-        return null;
+        return current;
       }
-      if (settings) {
-        const next: Settings = {
-          ...settings,
-          displayName: args.name,
-          server: args.server,
-          recentChannels: addRecent(settings.recentChannels, args.channel),
-        };
-        try {
-          saved = await commands.setSettings(next);
-        } catch (e) {
-          console.warn('set_settings failed', e);
-          saved = next;
-        }
-        if (next.muteOnJoin.audio || next.muteOnJoin.video) {
+      if (current) {
+        current = await save({ ...current, recentChannels: addRecent(current.recentChannels, args.channel) });
+        const mute = current.muteOnJoin;
+        if (mute.audio || mute.video) {
           try {
-            await commands.setMuted(next.muteOnJoin.audio, next.muteOnJoin.video);
-            store.dispatch({ type: 'self-muted', muted: { ...next.muteOnJoin } });
+            await commands.setMuted(mute.audio, mute.video);
+            store.dispatch({ type: 'self-muted', muted: { ...mute } });
           } catch (e) {
             console.warn('set_muted failed', e);
           }
         }
       }
-      return saved;
+      return current;
     },
 
     async rejoin() {

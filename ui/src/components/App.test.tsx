@@ -138,9 +138,12 @@ describe('join screen', () => {
     await click('join-button');
     const join = calls.find((c) => c.cmd === 'join');
     expect(join?.args).toEqual({ channel: 'demo', name: 'Ann Lee', server: null, token: null });
-    const saved = calls.find((c) => c.cmd === 'set_settings')?.args.settings as Settings;
-    expect(saved.displayName).toBe('Ann Lee');
-    expect(saved.recentChannels).toEqual(['demo', 'standup']);
+    // Name and server are stored before join (the shell's join reads the
+    // stored server when given null); the channel joins the recents after.
+    const saves = calls.filter((c) => c.cmd === 'set_settings').map((c) => c.args.settings as Settings);
+    expect(calls.map((c) => c.cmd).filter((c) => c === 'set_settings' || c === 'join')).toEqual(['set_settings', 'join', 'set_settings']);
+    expect(saves[0]).toMatchObject({ displayName: 'Ann Lee', server: null, recentChannels: ['standup', 'demo'] });
+    expect(saves[1]).toMatchObject({ displayName: 'Ann Lee', server: null, recentChannels: ['demo', 'standup'] });
     expect(store.get().screen).toBe('call');
     expect(store.get().me.uid).toBe(1);
     expect($('tile-self')).not.toBeNull();

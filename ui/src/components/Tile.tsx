@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-import { isSpeaking, type Muted, type PeerBadge, type Quality } from '../model/session';
+import { type Muted, type PeerBadge, type Quality, showsSpeaking } from '../model/session';
 import { initials } from '../model/view';
 import type { VideoRouter } from '../video/router';
 import { CamOffIcon, MicOffIcon } from './icons';
@@ -40,7 +40,7 @@ export function Tile(p: TileProps) {
   }, [uid, p.video]);
 
   const showVideo = hasFrames && p.videoExpected && (p.badge === 'online' || p.badge === 'reconnecting');
-  const speaking = p.badge === 'online' && isSpeaking(p.level);
+  const speaking = showsSpeaking(p.badge === 'online', p.muted, p.level);
   const id = p.self ? 'self' : String(uid);
   const who = p.self ? `${p.name} (you)` : p.name;
   const status = [p.badge, p.muted.audio && 'microphone off', p.muted.video && 'camera off', speaking && 'speaking']

@@ -11,6 +11,7 @@ import {
   reduce,
   SPEAKING_THRESHOLD,
   isSpeaking,
+  showsSpeaking,
 } from './session';
 import { bannerView, connectionBadge } from './view';
 
@@ -148,6 +149,9 @@ describe('SPEC §3 timeline, UID 2 (bob) view', () => {
     expect(s.peers[0]).toMatchObject({ media: 'live', published: { audio: true, video: true }, subscribed: true, level: 64 });
     expect(isSpeaking(s.peers[0].level)).toBe(true);
     expect(isSpeaking(SPEAKING_THRESHOLD)).toBe(false);
+    expect(showsSpeaking(true, { audio: false, video: true }, 64)).toBe(true);
+    expect(showsSpeaking(true, { audio: true, video: false }, 64)).toBe(false); // muted: never speaking
+    expect(showsSpeaking(false, { audio: false, video: false }, 64)).toBe(false); // reconnecting or left
     expect(s.peers[0].quality).toEqual({ uplink: 1, downlink: 2 });
   });
 

@@ -191,6 +191,11 @@ export function isSpeaking(level: number): boolean {
   return level > SPEAKING_THRESHOLD;
 }
 
+/** The speaking highlight: present, microphone on, level above the threshold. */
+export function showsSpeaking(present: boolean, muted: Muted, level: number): boolean {
+  return present && !muted.audio && isSpeaking(level);
+}
+
 export function peerName(s: AppState, uid: number): string {
   if (uid === s.me.uid) return s.me.name || 'You';
   return s.peers.find((p) => p.uid === uid)?.name || `User ${uid}`;
