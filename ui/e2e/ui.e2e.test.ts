@@ -120,8 +120,14 @@ describe('SPEC §3 timeline T0–T10', () => {
     expect(seconds(await text(page, 'banner-giveup'))).toBe(g1 - 2);
     await shot(page, '12-uid1-T7-countdown');
 
-    // Retry now → retry_now.
-    await page.click('[data-testid="retry-now"]');
+    // Keyboard: Tab reaches "Retry now" and Enter presses it → retry_now.
+    let focused: string | null = null;
+    for (let i = 0; i < 10 && focused !== 'retry-now'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? null);
+    }
+    expect(focused).toBe('retry-now');
+    await page.keyboard.press('Enter');
     await settle(page);
     expect((await calls(page)).filter((c) => c.cmd === 'retry_now')).toHaveLength(1);
 
@@ -283,10 +289,16 @@ describe('endings', () => {
     await replay(page, t0, steps, 40_000, Infinity);
     expect(await attr(page, 'banner', 'data-kind')).toBe('final');
     expect(await text(page, 'banner-title')).toBe('Could not reconnect');
-    expect(await text(page, 'banner-message')).toBe('Server said: no server answered for 60 s');
+    expect(await text(page, 'banner-message')).toBe('Details: no server answered for 60 s');
     expect(await attr(page, 'connection-badge', 'data-state')).toBe('DISCONNECTED');
     expect(await visible(page, 'tile-2')).toBe(false);
     await shot(page, '40-give-up');
+    // The window's smallest size (tauri.conf.json minWidth 720): timeline below the stage.
+    await page.setViewportSize({ width: 720, height: 560 });
+    await settle(page);
+    expect(await page.locator('[data-testid="rejoin"]').isVisible()).toBe(true);
+    await shot(page, '40b-give-up-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
     await page.click('[data-testid="rejoin"]');
     await settle(page);
     const joins = (await calls(page)).filter((c) => c.cmd === 'join');

@@ -75,7 +75,7 @@ export function Banner({ banner, onRetry, onRejoin, onBack }: BannerProps) {
             <span data-testid="banner-explain">{v.explain}</span>
             {v.message && (
               <span class="server-message" data-testid="banner-message">
-                Server said: {v.message}
+                Details: {v.message}
               </span>
             )}
             <span class="reason-code">Reason: {v.reason}</span>
