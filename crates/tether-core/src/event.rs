@@ -10,6 +10,7 @@ use crate::{ConnectionState, ReconnectMode, StateDetail, StateReason};
 
 /// How a `connected` came about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnectMode {
     /// The first join.

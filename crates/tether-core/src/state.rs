@@ -6,6 +6,7 @@ use serde::Serialize;
 
 /// The client's connection state. The numeric values are the SPEC's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[repr(u8)]
 pub enum ConnectionState {
@@ -33,6 +34,7 @@ impl ConnectionState {
 
 /// Why the state changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum StateReason {
@@ -102,6 +104,7 @@ impl StateReason {
 
 /// What interrupted a connected session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum InterruptCause {
@@ -135,6 +138,7 @@ impl InterruptCause {
 
 /// Whether a reconnection expects to keep the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReconnectMode {
     /// Same session: the server still holds it; others see no leave.

@@ -145,6 +145,7 @@ pub struct DepartedPeer {
 
 /// Why a peer left (SPEC §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PeerLeaveReason {
     /// It left on purpose.
@@ -157,6 +158,7 @@ pub enum PeerLeaveReason {
 
 /// Why a stream went away (SPEC §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum StreamRemovedReason {
     /// The publisher stopped publishing.
