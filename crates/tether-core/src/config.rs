@@ -68,7 +68,7 @@ impl Default for Timing {
             keepalive_timeout: Duration::from_secs(3),
             network_hint_timeout: Duration::from_millis(500),
             attempt_timeout: Duration::from_millis(2500),
-            max_parallel_attempts: 3,
+            max_parallel_attempts: 5,
             probe: ProbePolicy::default(),
             give_up_after: Duration::from_secs(20 * 60),
             join_timeout: Duration::from_secs(30),

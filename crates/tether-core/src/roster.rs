@@ -42,6 +42,10 @@ pub struct Peer {
     pub muted: Media,
     /// `stream-subscribed` was emitted for the visible stream.
     pub subscribed: bool,
+    /// Missing from a rejoin snapshot with no known departure (e.g. after a
+    /// server restart): shown as reconnecting, and gone with
+    /// `SERVER_TIMEOUT` unless it is back by this instant.
+    pub missing_until: Option<Instant>,
 }
 
 impl Peer {
@@ -56,6 +60,7 @@ impl Peer {
                 video: false,
             },
             subscribed: false,
+            missing_until: None,
         }
     }
 
@@ -157,6 +162,9 @@ impl Roster {
             ServerMessage::PeerOnline { uid, name } => {
                 if let Some(peer) = self.peers.get_mut(uid) {
                     peer.name.clone_from(name);
+                    if peer.missing_until.take().is_some() {
+                        self.set_presence(*uid, PeerPresence::Online, out);
+                    }
                 } else {
                     self.peers.insert(*uid, Peer::new(name.clone()));
                     out.push(SessionEvent::PeerOnline {
@@ -229,8 +237,14 @@ impl Roster {
         }
     }
 
-    /// When the next stream would be removed for lack of data.
+    /// When the next stream would be removed for lack of data, or a missing
+    /// peer given up.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let missing = self.peers.values().filter_map(|p| p.missing_until).min();
+        [missing, self.next_no_data()].into_iter().flatten().min()
+    }
+
+    fn next_no_data(&self) -> Option<Instant> {
         if !self.gating {
             return None;
         }
@@ -244,8 +258,18 @@ impl Roster {
             .min()
     }
 
-    /// Remove streams whose data stopped `no_data` ago.
+    /// Remove streams whose data stopped `no_data` ago, and missing peers
+    /// that did not come back.
     pub(crate) fn on_timeout(&mut self, now: Instant, out: &mut Vec<SessionEvent>) {
+        let expired: Vec<u32> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.missing_until.is_some_and(|t| t <= now))
+            .map(|(uid, _)| *uid)
+            .collect();
+        for uid in expired {
+            self.remove(uid, PeerLeaveReason::ServerTimeout, now, out);
+        }
         let no_data = self.no_data;
         let stale: Vec<u32> = self
             .peers
@@ -262,12 +286,16 @@ impl Roster {
     }
 
     /// Bring the roster in line with a `welcome` snapshot, emitting the
-    /// difference. Peers that vanished take their reason from `departed`
-    /// (newest entry wins), or `QUIT` when the server no longer remembers.
+    /// difference. Peers that vanished leave with their reason from
+    /// `departed` (newest entry wins). A peer the server does not know at all
+    /// (it restarted, or forgot) has not been seen to leave: it shows as
+    /// reconnecting and leaves with `SERVER_TIMEOUT` if it is not back within
+    /// `grace` (the server's session timeout).
     pub(crate) fn reconcile(
         &mut self,
         snapshot: &[PeerInfo],
         departed: &[DepartedPeer],
+        grace: Duration,
         now: Instant,
         out: &mut Vec<SessionEvent>,
     ) {
@@ -278,14 +306,20 @@ impl Roster {
             .filter(|uid| !snapshot.iter().any(|p| p.uid == *uid))
             .collect();
         for uid in gone {
-            let reason = departed
-                .iter()
-                .rev()
-                .find(|d| d.uid == uid)
-                .map_or(PeerLeaveReason::Quit, |d| d.reason);
-            self.remove(uid, reason, now, out);
+            match departed.iter().rev().find(|d| d.uid == uid) {
+                Some(d) => self.remove(uid, d.reason, now, out),
+                None => {
+                    self.set_presence(uid, PeerPresence::Reconnecting, out);
+                    if let Some(peer) = self.peers.get_mut(&uid) {
+                        peer.missing_until.get_or_insert(now + grace);
+                    }
+                }
+            }
         }
         for info in snapshot {
+            if let Some(peer) = self.peers.get_mut(&info.uid) {
+                peer.missing_until = None;
+            }
             self.apply(
                 &ServerMessage::PeerOnline {
                     uid: info.uid,
@@ -457,7 +491,8 @@ mod tests {
             uid: 1,
             reason: PeerLeaveReason::ServerTimeout,
         }];
-        r.reconcile(&snapshot, &departed, now, &mut out);
+        let grace = Duration::from_secs(10);
+        r.reconcile(&snapshot, &departed, grace, now, &mut out);
         assert_eq!(
             out,
             vec![
@@ -465,10 +500,7 @@ mod tests {
                     uid: 1,
                     reason: PeerLeaveReason::ServerTimeout
                 },
-                SessionEvent::PeerLeave {
-                    uid: 3,
-                    reason: PeerLeaveReason::Quit
-                },
+                SessionEvent::PeerReconnecting { uid: 3 },
                 SessionEvent::PeerReconnecting { uid: 2 },
                 SessionEvent::StreamAdded {
                     uid: 2,
@@ -482,8 +514,33 @@ mod tests {
             ]
         );
         out.clear();
-        r.reconcile(&snapshot, &departed, now, &mut out);
+        r.reconcile(&snapshot, &departed, grace, now, &mut out);
         assert!(out.is_empty(), "{out:?}");
+        // Uid 3 was never seen to leave: it is given the server's grace.
+        assert_eq!(r.next_deadline(), Some(now + grace));
+        r.on_timeout(now + grace, &mut out);
+        assert_eq!(
+            out,
+            vec![SessionEvent::PeerLeave {
+                uid: 3,
+                reason: PeerLeaveReason::ServerTimeout
+            }]
+        );
+    }
+
+    #[test]
+    fn a_missing_peer_that_comes_back_is_reconnected_not_new() {
+        let mut r = Roster::default();
+        let now = Instant::now();
+        let mut out = vec![];
+        r.apply(&online(2), now, &mut out);
+        out.clear();
+        r.reconcile(&[], &[], Duration::from_secs(10), now, &mut out);
+        assert_eq!(out, vec![SessionEvent::PeerReconnecting { uid: 2 }]);
+        out.clear();
+        r.apply(&online(2), now + Duration::from_secs(3), &mut out);
+        assert_eq!(out, vec![SessionEvent::PeerReconnected { uid: 2 }]);
+        assert_eq!(r.next_deadline(), None);
     }
 
     fn published(r: &mut Roster, now: Instant, out: &mut Vec<SessionEvent>) {

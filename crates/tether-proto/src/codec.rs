@@ -226,7 +226,7 @@ mod tests {
             decode_client(r#"{"type":"dance"}"#),
             Err(DecodeError::UnknownType("dance".into()))
         );
-        let err = decode_client(r#"{"type":"ping"}"#).unwrap_err();
+        let err = decode_client(r#"{"type":"ping"}"#).expect_err("seq is required");
         assert_eq!(err.code(), ErrorCode::BadMessage);
         assert!(err.to_string().contains("seq"), "{err}");
     }

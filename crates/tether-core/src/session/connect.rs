@@ -280,8 +280,13 @@ impl Session {
             mode,
             session_id: w.session_id,
         });
-        self.roster
-            .reconcile(&w.peers, &w.departed, now, &mut self.scratch);
+        self.roster.reconcile(
+            &w.peers,
+            &w.departed,
+            w.session_timeout,
+            now,
+            &mut self.scratch,
+        );
         self.flush_scratch();
         if self.intent != w.publishing {
             let msg = match self.intent {
