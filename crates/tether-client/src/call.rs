@@ -2,6 +2,7 @@
 //! send and receive pipelines, and the translation of media events into
 //! session inputs. One `CallMedia` per join; dropped when the session ends.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -12,8 +13,8 @@ use tether_proto::{ClientMessage, Media, ServerMessage};
 
 use crate::actor::ClientEvent;
 use crate::clock::unix_ms;
-use crate::media::{MediaConfig, MediaEvent, MediaSession, Publication, TransportState};
-use crate::pipeline::{PublishSource, RecvInput, RecvPipeline, SendPipeline};
+use crate::media::{MediaConfig, MediaEvent, MediaKind, MediaSession, Publication, TransportState};
+use crate::pipeline::{network_quality, PublishSource, RecvInput, RecvPipeline, SendPipeline};
 use crate::record::{EventRecord, Record};
 
 /// What the user wants from media.
@@ -53,6 +54,8 @@ pub(crate) struct CallMedia {
     events_out: mpsc::UnboundedSender<ClientEvent>,
     publishing: bool,
     muted: Media,
+    /// Uplink quality (0–6) from the server's receiver reports.
+    uplink: Arc<AtomicU8>,
 }
 
 impl CallMedia {
@@ -72,9 +75,11 @@ impl CallMedia {
             },
             media_tx,
         );
+        let uplink = Arc::new(AtomicU8::new(0));
         let recv = options.subscribe.then(|| {
             let keyframes = session.clone();
             RecvPipeline::start(
+                uplink.clone(),
                 events_out.clone(),
                 Arc::new(move |uid| {
                     if let Err(e) = keyframes.request_keyframe(uid) {
@@ -96,6 +101,7 @@ impl CallMedia {
                 audio: false,
                 video: false,
             },
+            uplink,
         };
         let channels = MediaChannels {
             events: media_rx,
@@ -249,6 +255,25 @@ impl CallMedia {
                 if let Some(recv) = &self.recv {
                     recv.push(RecvInput::TrackEnded { uid, kind });
                 }
+                vec![]
+            }
+            MediaEvent::SendReport {
+                kind,
+                fraction_lost,
+                jitter_ms,
+            } => {
+                if let Some(send) = &self.send {
+                    match kind {
+                        MediaKind::Video => {
+                            let next =
+                                tether_media::next_bitrate(send.bitrate_kbps(), fraction_lost, 0);
+                            send.set_bitrate_kbps(next);
+                        }
+                        MediaKind::Audio => send.set_audio_loss(fraction_lost),
+                    }
+                }
+                let quality = network_quality(Some(fraction_lost), jitter_ms, true);
+                self.uplink.store(quality, Ordering::Relaxed);
                 vec![]
             }
             MediaEvent::KeyframeRequested => {

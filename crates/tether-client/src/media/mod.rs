@@ -145,6 +145,16 @@ pub enum MediaEvent {
     /// The server (for a subscriber) asks for a keyframe: encode the next
     /// video frame as one.
     KeyframeRequested,
+    /// The server's receiver report on one of our published tracks: loss
+    /// and jitter on the way up (for uplink quality and bitrate control).
+    SendReport {
+        /// Audio or video.
+        kind: MediaKind,
+        /// Fraction of packets lost since the previous report, 0..1.
+        fraction_lost: f64,
+        /// Interarrival jitter, milliseconds.
+        jitter_ms: f64,
+    },
     /// Something went wrong that the caller may want to show.
     Error {
         /// What.

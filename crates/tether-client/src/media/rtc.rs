@@ -12,6 +12,7 @@ use rtc::peer_connection::configuration::media_engine::{
 };
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
@@ -100,7 +101,8 @@ fn media_engine() -> webrtc::error::Result<MediaEngine> {
     Ok(engine)
 }
 
-/// Hands keyframe requests (PLI, FIR) to the application; everything else
+/// Hands keyframe requests (PLI, FIR) and receiver reports (the server's
+/// loss and jitter on what we send) to the application; everything else
 /// passes through untouched and is consumed by the chain as usual.
 #[derive(Default)]
 struct KeyframeRequests {
@@ -113,6 +115,17 @@ pub(crate) fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// The reception reports about `ssrc` in a receiver report: the server's
+/// view of what we send (fraction lost 0..1, interarrival jitter in RTP
+/// timestamp units).
+pub(crate) fn reception_of(p: &dyn rtc::rtcp::Packet, ssrc: u32) -> Option<(f64, u32)> {
+    let rr = p.as_any().downcast_ref::<ReceiverReport>()?;
+    rr.reports
+        .iter()
+        .find(|r| r.ssrc == ssrc)
+        .map(|r| (f64::from(r.fraction_lost) / 256.0, r.jitter))
+}
+
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -122,7 +135,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            let wanted = packets
+                .iter()
+                .any(|p| is_keyframe_request(p.as_ref()) || p.as_any().is::<ReceiverReport>());
+            if wanted {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }

@@ -26,7 +26,7 @@ use webrtc::peer_connection::{
 };
 
 use super::receive::{Assembler, RecvStats};
-use super::rtc::{build_pc, codec_for, is_keyframe_request, OPUS_PT, VP8_PT};
+use super::rtc::{build_pc, codec_for, is_keyframe_request, reception_of, OPUS_PT, VP8_PT};
 use super::{
     MediaConfig, MediaError, MediaEvent, MediaKind, Publication, SampleWriter, Signal,
     TransportRole, TransportState,
@@ -600,15 +600,35 @@ impl MediaTask {
             }
             let track = t.writer.track.clone();
             let events = self.events.clone();
-            let video = t.writer.kind == MediaKind::Video;
+            let kind = t.writer.kind;
+            let ssrc = t.writer.ssrc;
+            let clock_rate = match kind {
+                MediaKind::Audio => 48_000.0,
+                MediaKind::Video => 90_000.0,
+            };
             t.feedback = Some(tokio::spawn(async move {
                 while let Some(event) = track.poll().await {
-                    if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-                        if video && packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                            debug!("keyframe requested");
-                            if events.try_send(MediaEvent::KeyframeRequested).is_err() {
-                                trace!("keyframe request event dropped");
-                            }
+                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                        continue;
+                    };
+                    let video = kind == MediaKind::Video;
+                    if video && packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                        debug!("keyframe requested");
+                        if events.try_send(MediaEvent::KeyframeRequested).is_err() {
+                            trace!("keyframe request event dropped");
+                        }
+                    }
+                    for (fraction_lost, jitter) in packets
+                        .iter()
+                        .filter_map(|p| reception_of(p.as_ref(), ssrc))
+                    {
+                        let report = MediaEvent::SendReport {
+                            kind,
+                            fraction_lost,
+                            jitter_ms: f64::from(jitter) * 1000.0 / clock_rate,
+                        };
+                        if events.try_send(report).is_err() {
+                            trace!("send report dropped");
                         }
                     }
                 }

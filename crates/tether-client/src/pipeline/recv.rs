@@ -1,6 +1,7 @@
 //! Receive side: encoded frames → decoders → levels, playback and statistics.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -61,6 +62,7 @@ pub(crate) struct RecvPipeline {
 
 impl RecvPipeline {
     pub(crate) fn start(
+        uplink: Arc<AtomicU8>,
         events: UnboundedSender<ClientEvent>,
         keyframe: KeyframeRequest,
         playback_device: Option<String>,
@@ -68,7 +70,7 @@ impl RecvPipeline {
         let (tx, rx) = mpsc::sync_channel(256);
         let thread = std::thread::Builder::new()
             .name("tether-decode".into())
-            .spawn(move || Receiver::new(events, keyframe, playback_device).run(&rx))
+            .spawn(move || Receiver::new(uplink, events, keyframe, playback_device).run(&rx))
             .map_err(|e| warn!(error = %e, "no decode thread"))
             .ok();
         Self {
@@ -124,6 +126,7 @@ struct VideoRx {
 }
 
 struct Receiver {
+    uplink: Arc<AtomicU8>,
     events: UnboundedSender<ClientEvent>,
     keyframe: KeyframeRequest,
     audio: BTreeMap<u32, AudioRx>,
@@ -134,6 +137,7 @@ struct Receiver {
 
 impl Receiver {
     fn new(
+        uplink: Arc<AtomicU8>,
         events: UnboundedSender<ClientEvent>,
         keyframe: KeyframeRequest,
         playback_device: Option<String>,
@@ -156,6 +160,7 @@ impl Receiver {
         .map_err(|e| debug!(error = %e, "no audio playback"))
         .ok();
         Self {
+            uplink,
             events,
             keyframe,
             audio: BTreeMap::new(),
@@ -431,7 +436,7 @@ impl Receiver {
         }
         self.emit(EventRecord::NetworkQuality {
             uid: None,
-            uplink: 0,
+            uplink: self.uplink.load(Ordering::Relaxed),
             downlink: worst,
         });
     }

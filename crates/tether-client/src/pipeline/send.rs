@@ -1,6 +1,6 @@
 //! Send side: frames from a source → Opus / VP8 → the published tracks.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,6 +36,8 @@ pub(crate) type Report = Arc<dyn Fn(&'static str, String) + Send + Sync>;
 pub(crate) struct SendPipeline {
     stop: Arc<AtomicBool>,
     keyframe: Arc<AtomicBool>,
+    bitrate_kbps: Arc<AtomicU32>,
+    audio_loss_percent: Arc<AtomicU8>,
     threads: Vec<JoinHandle<()>>,
     _mic: Option<MicCapture>,
     _camera: Option<CameraCapture>,
@@ -52,6 +54,8 @@ impl SendPipeline {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new(AtomicBool::new(false));
+        let bitrate_kbps = Arc::new(AtomicU32::new(Vp8Config::default().bitrate_kbps));
+        let audio_loss_percent = Arc::new(AtomicU8::new(0));
         let (tx, rx) = mpsc::sync_channel::<Raw>(8);
         let want_audio = publication.audio.is_some();
         let want_video = publication.video.is_some();
@@ -94,6 +98,8 @@ impl SendPipeline {
             video: publication.video,
             runtime,
             keyframe: keyframe.clone(),
+            bitrate_kbps: bitrate_kbps.clone(),
+            audio_loss_percent: audio_loss_percent.clone(),
             report: report.clone(),
         };
         let stop_enc = stop.clone();
@@ -107,6 +113,8 @@ impl SendPipeline {
         Self {
             stop,
             keyframe,
+            bitrate_kbps,
+            audio_loss_percent,
             threads,
             _mic: mic,
             _camera: camera,
@@ -116,6 +124,22 @@ impl SendPipeline {
     /// Make the next video frame a keyframe.
     pub(crate) fn request_keyframe(&self) {
         self.keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// The video bitrate target now.
+    pub(crate) fn bitrate_kbps(&self) -> u32 {
+        self.bitrate_kbps.load(Ordering::Relaxed)
+    }
+
+    /// Change the video bitrate target (applied from the next frame).
+    pub(crate) fn set_bitrate_kbps(&self, kbps: u32) {
+        self.bitrate_kbps.store(kbps, Ordering::Relaxed);
+    }
+
+    /// Tell the Opus encoder how much loss to protect against (in-band FEC).
+    pub(crate) fn set_audio_loss(&self, fraction: f64) {
+        let percent = (fraction * 100.0).round().clamp(0.0, 100.0) as u8;
+        self.audio_loss_percent.store(percent, Ordering::Relaxed);
     }
 }
 
@@ -230,6 +254,8 @@ struct Encoder {
     video: Option<SampleWriter>,
     runtime: Handle,
     keyframe: Arc<AtomicBool>,
+    bitrate_kbps: Arc<AtomicU32>,
+    audio_loss_percent: Arc<AtomicU8>,
     report: Report,
 }
 
@@ -249,6 +275,8 @@ impl Encoder {
                 None
             }
         };
+        let mut applied_kbps = Vp8Config::default().bitrate_kbps;
+        let mut applied_loss = 0u8;
         while !stop.load(Ordering::Relaxed) {
             let raw = match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(raw) => raw,
@@ -260,6 +288,10 @@ impl Encoder {
                     let (Some(writer), Some(enc)) = (&self.audio, opus.as_mut()) else {
                         continue;
                     };
+                    let loss = self.audio_loss_percent.load(Ordering::Relaxed);
+                    if loss != applied_loss && enc.set_packet_loss_percent(loss).is_ok() {
+                        applied_loss = loss;
+                    }
                     match enc.encode(&frame.samples) {
                         Ok(packet) => self.write(writer, packet, AUDIO_FRAME),
                         Err(e) => debug!(error = %e, "opus encode failed"),
@@ -271,6 +303,16 @@ impl Encoder {
                     };
                     if self.keyframe.swap(false, Ordering::Relaxed) {
                         enc.request_keyframe();
+                    }
+                    let kbps = self.bitrate_kbps.load(Ordering::Relaxed);
+                    if kbps != applied_kbps {
+                        match enc.set_bitrate(kbps) {
+                            Ok(()) => {
+                                debug!(kbps, "video bitrate");
+                                applied_kbps = kbps;
+                            }
+                            Err(e) => debug!(error = %e, "bitrate not changed"),
+                        }
                     }
                     match enc.encode(&frame) {
                         Ok(packets) => {
