@@ -15,6 +15,8 @@ use crate::media::MediaKind;
 /// One event with its time.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+// `Record` is a TypeScript built-in type; the bindings call it `EventLine`.
+#[cfg_attr(feature = "specta", serde(rename = "EventLine"))]
 pub struct Record {
     /// Unix milliseconds when the event was emitted.
     pub ts: u64,

@@ -1,0 +1,104 @@
+//! The IPC commands (docs/ipc.md). Each one only checks its arguments and
+//! hands over to [`AppState`]; errors are `{ code, message }`.
+
+use tauri::State;
+
+use crate::error::IpcResult;
+use crate::settings::Settings;
+use crate::state::{self, AppState};
+use crate::types::{ConnectionInfo, DeviceKind, DeviceList, JoinResult};
+
+/// Join `channel` as `name`. `server` null: the configured server, else the
+/// built-in one. Returns once joining has started; the `tether-event`s tell
+/// how it goes.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state, token), fields(token = token.is_some()))]
+pub async fn join(
+    state: State<'_, AppState>,
+    channel: String,
+    name: String,
+    server: Option<String>,
+    token: Option<String>,
+) -> IpcResult<JoinResult> {
+    state.join(&channel, &name, server, token).await
+}
+
+/// Leave the channel (`NOT_JOINED` when not in one).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn leave(state: State<'_, AppState>) -> IpcResult<()> {
+    state.leave().await
+}
+
+/// The connection state, and the channel while in one.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn get_connection_state(state: State<'_, AppState>) -> IpcResult<ConnectionInfo> {
+    Ok(state.connection().await)
+}
+
+/// Mute or unmute what we publish.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn set_muted(state: State<'_, AppState>, audio: bool, video: bool) -> IpcResult<()> {
+    state.set_muted(audio, video)
+}
+
+/// Microphones, speakers and cameras.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument]
+pub async fn list_devices() -> IpcResult<DeviceList> {
+    state::list_devices().await
+}
+
+/// Choose the device of `kind` (`id` null: the system default); remembered.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn select_device(
+    state: State<'_, AppState>,
+    kind: DeviceKind,
+    id: Option<String>,
+) -> IpcResult<()> {
+    state.select_device(kind, id).await
+}
+
+/// Reconnect now instead of waiting for the next attempt.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn retry_now(state: State<'_, AppState>) -> IpcResult<()> {
+    state.retry_now().await
+}
+
+/// Write the session timeline and the recent log to a file; returns its path.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn export_diagnostics(state: State<'_, AppState>) -> IpcResult<String> {
+    state
+        .export_diagnostics()
+        .await
+        .map(|p| p.display().to_string())
+}
+
+/// The settings.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn get_settings(state: State<'_, AppState>) -> IpcResult<Settings> {
+    Ok(state.settings().get())
+}
+
+/// Validate and store the settings; returns them as stored.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> IpcResult<Settings> {
+    state.settings().set(settings)
+}

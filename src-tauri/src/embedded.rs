@@ -1,0 +1,250 @@
+//! The built-in channel server: with no server configured, the app serves
+//! `ws://127.0.0.1:7800` itself (open mode, loopback only; port from
+//! `TETHER_EMBEDDED_PORT`).
+//!
+//! If the port is taken, the app asks whoever holds it whether it is a Tether
+//! server in open mode: it opens a WebSocket, sends a `hello` for a fresh
+//! channel of its own (`tether-probe-<random>`, so nobody sees it) and expects
+//! `welcome`, then sends `leave`. If so, the app uses that server, and two app
+//! windows (or the app and the headless client) meet without any setup. If
+//! that instance exits later, the next `ensure` (every join, and a watcher
+//! every few seconds while shared) takes the port over, and clients reconnect
+//! to this app's own server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{info, warn};
+
+use tether_proto::{decode_server, encode, ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use tether_server::{AuthMode, Server, ServerConfig, ServerError, ServerHandle};
+
+use crate::error::{ErrorCode, IpcError, IpcResult};
+
+/// The built-in server's default port.
+pub const DEFAULT_PORT: u16 = 7800;
+/// Environment variable that changes it (0 = any free port).
+pub const PORT_ENV: &str = "TETHER_EMBEDDED_PORT";
+/// How long the probe waits for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The port from [`PORT_ENV`], else [`DEFAULT_PORT`].
+pub fn port_from_env() -> u16 {
+    match std::env::var(PORT_ENV) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            warn!(value = %v, "{PORT_ENV} is not a port number; using {DEFAULT_PORT}");
+            DEFAULT_PORT
+        }),
+        Err(_) => DEFAULT_PORT,
+    }
+}
+
+/// Who serves the built-in server's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing yet.
+    NotStarted,
+    /// This app runs it.
+    Own {
+        /// `ws://127.0.0.1:PORT`.
+        url: String,
+    },
+    /// Another Tether on this machine runs it.
+    Shared {
+        /// `ws://127.0.0.1:PORT`.
+        url: String,
+    },
+}
+
+/// What a probe of the port found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A Tether server in open mode.
+    OpenTether,
+    /// A Tether server that refused us (e.g. it needs tokens): `(code, message)`.
+    Refused(String),
+    /// Not a Tether server, or no answer.
+    NotTether(String),
+}
+
+/// The built-in server of one app.
+pub struct Embedded {
+    port: u16,
+    state: Mutex<State>,
+}
+
+enum Bind {
+    InUse(SocketAddr),
+    Failed(ServerError),
+}
+
+struct State {
+    mode: Mode,
+    handle: Option<ServerHandle>,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Embedded {
+    /// Not started; `port` 0 picks a free port when started.
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            state: Mutex::new(State {
+                mode: Mode::NotStarted,
+                handle: None,
+            }),
+        }
+    }
+
+    /// Who serves it now.
+    pub async fn mode(&self) -> Mode {
+        self.state.lock().await.mode.clone()
+    }
+
+    /// Make sure a Tether server answers at the built-in URL and return it:
+    /// start one, or use the one another Tether runs on the port.
+    pub async fn ensure(&self) -> IpcResult<String> {
+        let mut state = self.state.lock().await;
+        if let Mode::Own { url } = &state.mode {
+            return Ok(url.clone());
+        }
+        let addr = match self.try_bind(&mut state).await {
+            Ok(url) => return Ok(url),
+            Err(Bind::InUse(addr)) => addr,
+            Err(Bind::Failed(e)) => {
+                return Err(IpcError::new(
+                    ErrorCode::EmbeddedServer,
+                    format!("cannot start the built-in server: {e}"),
+                ))
+            }
+        };
+        let url = format!("ws://{addr}");
+        match probe(&url).await {
+            Probe::OpenTether => {
+                if state.mode == Mode::NotStarted {
+                    info!(%url, "another Tether serves the built-in port; using it");
+                }
+                state.mode = Mode::Shared { url: url.clone() };
+                Ok(url)
+            }
+            Probe::Refused(why) | Probe::NotTether(why) => Err(IpcError::new(
+                ErrorCode::EmbeddedServer,
+                format!(
+                    "port {} is in use by something other than an open Tether server ({why}); \
+                     set {PORT_ENV} to another port, or choose a server in the settings",
+                    addr.port()
+                ),
+            )),
+        }
+    }
+
+    /// While another Tether serves the port, try to serve it ourselves (it
+    /// succeeds once that one has exited).
+    pub async fn take_over_if_shared(&self) {
+        let mut state = self.state.lock().await;
+        if matches!(state.mode, Mode::Shared { .. }) {
+            // In use: the other one still runs. Failed: logged, try later.
+            if let Err(Bind::Failed(e)) = self.try_bind(&mut state).await {
+                warn!("taking over the built-in port: {e}");
+            }
+        }
+    }
+
+    async fn try_bind(&self, state: &mut State) -> Result<String, Bind> {
+        let listen = SocketAddr::from(([127, 0, 0, 1], self.port));
+        match Server::bind(ServerConfig::new(listen, AuthMode::Open)).await {
+            Ok(server) => {
+                let url = format!("ws://{}", server.local_addr());
+                let was_shared = matches!(state.mode, Mode::Shared { .. });
+                state.handle = Some(server.handle());
+                state.mode = Mode::Own { url: url.clone() };
+                tokio::spawn(server.run(std::future::pending()));
+                if was_shared {
+                    info!(%url, "built-in server taken over (the other Tether left)");
+                } else {
+                    info!(%url, "built-in server started (open mode, loopback only)");
+                }
+                Ok(url)
+            }
+            Err(ServerError::Bind { addr, source })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                Err(Bind::InUse(addr))
+            }
+            Err(e) => Err(Bind::Failed(e)),
+        }
+    }
+
+    /// Stop this app's server (if it runs one).
+    pub async fn shutdown(&self) {
+        let mut state = self.state.lock().await;
+        if let Some(handle) = state.handle.take() {
+            handle.shutdown();
+        }
+        state.mode = Mode::NotStarted;
+    }
+}
+
+/// Ask `url` whether it is a Tether server in open mode (see the module doc).
+pub async fn probe(url: &str) -> Probe {
+    match tokio::time::timeout(PROBE_TIMEOUT, probe_inner(url)).await {
+        Ok(result) => result,
+        Err(_) => Probe::NotTether("no answer within 2 s".into()),
+    }
+}
+
+async fn probe_inner(url: &str) -> Probe {
+    let (mut ws, _response) = match tokio_tungstenite::connect_async(url).await {
+        Ok(ok) => ok,
+        Err(e) => return Probe::NotTether(format!("no WebSocket: {e}")),
+    };
+    let hello = ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        channel: format!("tether-probe-{:016x}", fastrand::u64(..)),
+        uid: fastrand::u32(1..u32::MAX),
+        name: "probe".into(),
+        token: None,
+        resume: None,
+    };
+    if let Err(e) = ws.send(Message::text(encode(&hello))).await {
+        return Probe::NotTether(format!("send failed: {e}"));
+    }
+    while let Some(frame) = ws.next().await {
+        let text = match frame {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(e) => return Probe::NotTether(format!("read failed: {e}")),
+        };
+        return match decode_server(text.as_str()) {
+            Ok(ServerMessage::Welcome { .. }) => {
+                // Polite exit: others never see the probe channel anyway.
+                if ws
+                    .send(Message::text(encode(&ClientMessage::Leave)))
+                    .await
+                    .is_ok()
+                {
+                    let _closed =
+                        tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+                }
+                Probe::OpenTether
+            }
+            Ok(ServerMessage::Error { code, message, .. }) => {
+                Probe::Refused(format!("{}: {message}", encode(&code).trim_matches('"')))
+            }
+            Ok(other) => Probe::NotTether(format!("unexpected first message {other:?}")),
+            Err(e) => Probe::NotTether(format!("not the Tether protocol: {e}")),
+        };
+    }
+    Probe::NotTether("closed without answering".into())
+}
