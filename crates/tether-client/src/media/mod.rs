@@ -195,13 +195,30 @@ impl MediaConfig {
         let bind_ip = if loopback {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            host.parse::<IpAddr>()
+                .ok()
+                .and_then(source_ip_towards)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
         };
         Self {
             bind_ip,
             ..Self::default()
         }
     }
+}
+
+/// The local address the OS would use to reach `server`: a connected UDP
+/// socket picks the route without sending anything. Binding media there
+/// gives one host candidate on the interface that faces the server, instead
+/// of gathering on every interface (some of which may not work at all).
+fn source_ip_towards(server: IpAddr) -> Option<IpAddr> {
+    let any: IpAddr = match server {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    let socket = std::net::UdpSocket::bind((any, 0)).ok()?;
+    socket.connect((server, 9)).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
 }
 
 impl Default for MediaConfig {

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
@@ -177,7 +178,11 @@ pub(crate) async fn build_pc(
         .with(Slot::from(14_000), KeyframeRequests::default());
     let settings = SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
-        .with_include_loopback_candidate(bind_ip.is_loopback());
+        .with_include_loopback_candidate(bind_ip.is_loopback())
+        // Candidates are plain addresses; mDNS (.local) names are never used,
+        // and joining its multicast group fails (ENODEV) on a host without a
+        // multicast route, which would fail the whole connection.
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(engine)
