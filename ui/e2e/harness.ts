@@ -51,9 +51,12 @@ export const defaultSettings = (name: string): Settings => ({
 });
 
 export const defaultDevices: DeviceList = {
-  audioInputs: [{ id: 'mic-1', name: 'Built-in Microphone' }],
-  audioOutputs: [{ id: 'spk-1', name: 'Speakers' }],
-  videoInputs: [{ id: 'cam-1', name: 'Integrated Camera' }],
+  audioInputs: [
+    { id: 'mic-1', name: 'Built-in Microphone', isDefault: true },
+    { id: 'mic-2', name: 'USB Headset', isDefault: false },
+  ],
+  audioOutputs: [{ id: 'spk-1', name: 'Speakers', isDefault: true }],
+  videoInputs: [{ id: 'cam-1', name: 'Integrated Camera', isDefault: true }],
 };
 
 export interface Session {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 
-import type { DeviceKind, DeviceList, IpcError, JoinArgs, Settings } from '../api';
+import type { Device, DeviceKind, DeviceList, IpcError, JoinArgs, Settings } from '../api';
 import { validateChannel, validateDisplayName, validateServer } from '../model/validate';
 
 export interface JoinScreenProps {
@@ -226,7 +226,7 @@ function describe(e: IpcError): string {
 interface PickerProps {
   label: string;
   testid: string;
-  devices: { id: string; name: string }[] | undefined;
+  devices: Device[] | undefined;
   value: string | null;
   onChange: (e: Event) => void;
 }
@@ -242,7 +242,7 @@ function DevicePicker({ label, testid, devices, value, onChange }: PickerProps) 
         <option value="">{known.length === 0 && devices !== undefined ? `No ${label.toLowerCase()} found` : 'System default'}</option>
         {known.map((d) => (
           <option key={d.id} value={d.id}>
-            {d.name}
+            {d.isDefault ? `${d.name} (default)` : d.name}
           </option>
         ))}
         {missing && <option value={value}>{`${value} (not connected)`}</option>}

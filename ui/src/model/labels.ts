@@ -132,5 +132,7 @@ export function eventText(e: TetherEvent, name: (uid: number) => string): string
       return `network-quality ${e.uid ?? 'local'} up ${e.uplink} down ${e.downlink}`;
     case 'volume-indicator':
       return 'volume-indicator';
+    case 'media-stats':
+      return `media-stats ${name(e.uid)} (uid ${e.uid}, ${e.kind})`;
   }
 }

@@ -296,16 +296,16 @@ describe('other actions', () => {
     });
     expect(s.screen).toBe('call');
     expect(s.t0).toBe(T0);
-    s = reduce(s, { type: 'snapshot', snapshot: { state: 'CONNECTING', channel: 'demo', uid: 7 }, at: T0 + 5 });
+    s = reduce(s, { type: 'snapshot', snapshot: { state: 'CONNECTING', channel: 'demo', uid: 7, server: 'ws://127.0.0.1:7800' }, at: T0 + 5 });
     expect(s.channel).toBe('demo');
     expect(s.me.uid).toBe(7);
   });
 
   it('a snapshot at start-up while connected shows the call screen', () => {
-    const s = reduce(initialState(), { type: 'snapshot', snapshot: { state: 'CONNECTED', channel: 'x', uid: 3 }, at: T0 });
+    const s = reduce(initialState(), { type: 'snapshot', snapshot: { state: 'CONNECTED', channel: 'x', uid: 3, server: 'ws://127.0.0.1:7800' }, at: T0 });
     expect(s.screen).toBe('call');
     expect(s.everConnected).toBe(true);
-    expect(reduce(initialState(), { type: 'snapshot', snapshot: { state: 'DISCONNECTED', channel: null, uid: null }, at: T0 }).screen).toBe('join');
+    expect(reduce(initialState(), { type: 'snapshot', snapshot: { state: 'DISCONNECTED', channel: null, uid: null, server: null }, at: T0 }).screen).toBe('join');
   });
 
   it('mute-changed for self and for peers; volume-indicator is a full snapshot', () => {

@@ -323,6 +323,8 @@ function onEvent(s0: AppState, e: TetherEvent): AppState {
   if (e.event === 'volume-indicator' || e.event === 'network-quality') {
     return onMeter(s, e);
   }
+  // Per-stream receive statistics (every second): for diagnostics, not shown.
+  if (e.event === 'media-stats') return s;
   const kind = TIMELINE_KIND[e.event];
   if (kind) {
     if (s.t0 === null) s = { ...s, t0: e.ts };
