@@ -328,6 +328,11 @@ describe('other actions', () => {
     expect(reduce(s, { type: 'tick', now: T0 + 9_999 })).toBe(s);
   });
 
+  it('a peer without a name is shown by uid', () => {
+    const s = reduce(joined('A', 1), { type: 'event', event: { ts: T0, event: 'peer-online', uid: 42, name: ' ' } });
+    expect(s.peers[0].name).toBe('User 42');
+  });
+
   it('exceptions become notices that expire', () => {
     let s = reduce(joined('A', 1), { type: 'event', event: { ts: T0, event: 'exception', code: 'DEVICE_LOST', message: 'Camera unplugged' } });
     expect(s.notices[0]).toMatchObject({ kind: 'exception', text: 'Camera unplugged (DEVICE_LOST)' });

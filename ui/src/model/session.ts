@@ -354,10 +354,11 @@ function onEvent(s0: AppState, e: TetherEvent): AppState {
     case 'peer-online': {
       if (e.uid === s.me.uid) return s;
       const i = s.peers.findIndex((p) => p.uid === e.uid);
-      if (i < 0) return { ...s, peers: [...s.peers, newPeer(e.uid, e.name)] };
+      const name = e.name.trim() || `User ${e.uid}`;
+      if (i < 0) return { ...s, peers: [...s.peers, newPeer(e.uid, name)] };
       // Back after a leave (T10), or a repeat: a fresh tile in the same place.
       const peers = s.peers.slice();
-      peers[i] = newPeer(e.uid, e.name || peers[i].name);
+      peers[i] = newPeer(e.uid, name);
       return { ...s, peers };
     }
     case 'peer-leave':

@@ -23,6 +23,8 @@ describe('other fields', () => {
     expect(validateDisplayName('  ')).toBe('Enter the name others will see.');
     expect(validateDisplayName('Ann')).toBeNull();
     expect(validateDisplayName('x'.repeat(65))).toMatch(/at most 64/);
+    expect(validateDisplayName('😀'.repeat(64))).toBeNull(); // characters, not UTF-16 units
+    expect(validateDisplayName('a\tb')).toMatch(/control characters/);
   });
 
   it('servers are ws:// or wss:// URLs', () => {

@@ -24,6 +24,7 @@ export function validateDisplayName(raw: string): string | null {
   const name = raw.trim();
   if (name.length === 0) return 'Enter the name others will see.';
   if ([...name].length > NAME_MAX) return `A display name has at most ${NAME_MAX} characters.`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'A display name cannot contain control characters.';
   return null;
 }
 
