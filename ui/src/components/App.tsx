@@ -49,6 +49,7 @@ export function App({ store, ctl, video }: AppProps) {
       </header>
       {s.screen === 'join' ? (
         <JoinScreen
+          channelHint={s.channel}
           settings={settings}
           devices={devices}
           devicesError={devicesError}

@@ -4,6 +4,8 @@ import type { Device, DeviceKind, DeviceList, IpcError, JoinArgs, Settings } fro
 import { validateChannel, validateDisplayName, validateServer } from '../model/validate';
 
 export interface JoinScreenProps {
+  /** Channel to start with (the last session's), if any. */
+  channelHint: string | null;
   settings: Settings | null;
   devices: DeviceList | null;
   devicesError: IpcError | null;
@@ -15,7 +17,7 @@ export interface JoinScreenProps {
 }
 
 export function JoinScreen(p: JoinScreenProps) {
-  const [channel, setChannel] = useState('');
+  const [channel, setChannel] = useState(p.channelHint ?? '');
   const [name, setName] = useState('');
   const [custom, setCustom] = useState(false);
   const [server, setServer] = useState('');

@@ -299,6 +299,22 @@ describe('other actions', () => {
     s = reduce(s, { type: 'snapshot', snapshot: { state: 'CONNECTING', channel: 'demo', uid: 7, server: 'ws://127.0.0.1:7800' }, at: T0 + 5 });
     expect(s.channel).toBe('demo');
     expect(s.me.uid).toBe(7);
+    expect(s.lastJoin).toBeNull();
+  });
+
+  it('after our own session ended, a deep-link join forgets our join arguments (Rejoin goes to the join screen)', () => {
+    const sc = (ts: number, prevState: 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED', curState: 'DISCONNECTED' | 'CONNECTING' | 'CONNECTED', reason: 'JOIN' | 'JOIN_SUCCESS' | 'KICKED'): TetherEvent => ({
+      ts, event: 'connection-state-change', prevState, curState, reason, detail: {},
+    });
+    let s = joined('Ann', 1);
+    s = reduce(s, { type: 'event', event: sc(T0 + 1, 'DISCONNECTED', 'CONNECTING', 'JOIN') });
+    s = reduce(s, { type: 'event', event: sc(T0 + 2, 'CONNECTING', 'CONNECTED', 'JOIN_SUCCESS') });
+    s = reduce(s, { type: 'event', event: sc(T0 + 3, 'CONNECTED', 'DISCONNECTED', 'KICKED') });
+    expect(s.lastJoin?.channel).toBe('demo');
+    s = reduce(s, { type: 'event', event: sc(T0 + 9, 'DISCONNECTED', 'CONNECTING', 'JOIN') });
+    expect(s.lastJoin).toBeNull();
+    expect(s.t0).toBe(T0 + 9);
+    expect(s.timeline.map((e) => e.event)).toEqual(['connection-state-change']);
   });
 
   it('a snapshot at start-up while connected shows the call screen', () => {

@@ -318,7 +318,9 @@ function onEvent(s0: AppState, e: TetherEvent): AppState {
     e.curState === 'CONNECTING' &&
     !s.joinPending
   ) {
-    s = newSession(s, e.ts, null, s.me.name);
+    // Not our join: its arguments (name, server, token) are unknown here, so
+    // "Rejoin" falls back to the join screen with the channel filled in.
+    s = { ...newSession(s, e.ts, null, s.me.name), lastJoin: null };
   }
   if (e.event === 'volume-indicator' || e.event === 'network-quality') {
     return onMeter(s, e);
