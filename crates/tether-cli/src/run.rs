@@ -80,6 +80,7 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
             source: source.clone().unwrap_or(PublishSource::Synthetic),
             subscribe,
             playback_device: None,
+            video_sink: None,
         });
     }
 

@@ -17,6 +17,60 @@ use crate::media::{MediaConfig, MediaEvent, MediaKind, MediaSession, Publication
 use crate::pipeline::{network_quality, PublishSource, RecvInput, RecvPipeline, SendPipeline};
 use crate::record::{EventRecord, Record};
 
+/// A decoded remote video frame, as RGBA for drawing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbaFrame {
+    /// The publisher.
+    pub uid: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Decoded-frame counter of this stream.
+    pub frame_no: u64,
+    /// `width * height * 4` bytes.
+    pub rgba: Vec<u8>,
+}
+
+/// Receives decoded video frames (called on the decode thread: hand the frame
+/// off, don't block).
+#[derive(Clone)]
+pub struct VideoSink {
+    /// At most this many frames per second per publisher reach the sink.
+    pub max_fps: u32,
+    sink: Arc<dyn Fn(RgbaFrame) + Send + Sync>,
+}
+
+impl VideoSink {
+    /// A sink calling `f` for each frame, at most `max_fps` per publisher.
+    pub fn new(max_fps: u32, f: impl Fn(RgbaFrame) + Send + Sync + 'static) -> Self {
+        Self {
+            max_fps,
+            sink: Arc::new(f),
+        }
+    }
+
+    pub(crate) fn deliver(&self, frame: RgbaFrame) {
+        (self.sink)(frame);
+    }
+}
+
+impl std::fmt::Debug for VideoSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoSink")
+            .field("max_fps", &self.max_fps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for VideoSink {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_fps == other.max_fps && Arc::ptr_eq(&self.sink, &other.sink)
+    }
+}
+
+impl Eq for VideoSink {}
+
 /// What the user wants from media.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaOptions {
@@ -26,6 +80,8 @@ pub struct MediaOptions {
     pub subscribe: bool,
     /// Speaker to play on (`None`: the default one, if any).
     pub playback_device: Option<String>,
+    /// Where decoded remote video goes (e.g. the desktop app's tiles).
+    pub video_sink: Option<VideoSink>,
 }
 
 impl Default for MediaOptions {
@@ -34,6 +90,7 @@ impl Default for MediaOptions {
             source: PublishSource::Synthetic,
             subscribe: true,
             playback_device: None,
+            video_sink: None,
         }
     }
 }
@@ -87,6 +144,7 @@ impl CallMedia {
                     }
                 }),
                 options.playback_device.clone(),
+                options.video_sink.clone(),
             )
         });
         let call = Self {

@@ -1,4 +1,5 @@
-//! Packed RGB → I420 conversion with centre-crop and scaling, for camera frames.
+//! Packed RGB → I420 conversion with centre-crop and scaling, for camera frames, and I420 → RGBA
+//! for drawing decoded frames.
 
 use crate::frame::VideoFrame;
 
@@ -76,6 +77,31 @@ pub fn rgb_to_i420(
     Some(frame)
 }
 
+/// Converts an I420 frame (BT.601 limited range) to packed RGBA, alpha 255, `width * height * 4`
+/// bytes. Returns `None` when a plane is shorter than the frame's size says.
+pub fn i420_to_rgba(frame: &VideoFrame) -> Option<Vec<u8>> {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let cw = frame.chroma_width();
+    let ch = frame.chroma_height();
+    if frame.y.len() < w.checked_mul(h)? || frame.u.len() < cw * ch || frame.v.len() < cw * ch {
+        return None;
+    }
+    let mut out = vec![255u8; w * h * 4];
+    for y in 0..h {
+        let crow = (y / 2) * cw;
+        for x in 0..w {
+            let c = 298 * (i32::from(frame.y[y * w + x]) - 16);
+            let d = i32::from(frame.u[crow + x / 2]) - 128;
+            let e = i32::from(frame.v[crow + x / 2]) - 128;
+            let i = (y * w + x) * 4;
+            out[i] = ((c + 409 * e + 128) >> 8).clamp(0, 255) as u8;
+            out[i + 1] = ((c - 100 * d - 208 * e + 128) >> 8).clamp(0, 255) as u8;
+            out[i + 2] = ((c + 516 * d + 128) >> 8).clamp(0, 255) as u8;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +150,33 @@ mod tests {
         assert!(rgb_to_i420(&[], 0, 4, 4, 4).is_none());
         assert!(rgb_to_i420(&solid(4, 4, [1, 2, 3]), 4, 4, 0, 4).is_none());
         assert!(rgb_to_i420(&[0; 3], u32::MAX, u32::MAX, 4, 4).is_none());
+    }
+
+    #[test]
+    fn rgba_round_trip_is_close() {
+        let (w, h) = (4u32, 2u32);
+        // One colour per 2x2 chroma block (left and right halves differ).
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                if i % w < 2 {
+                    [200, 40, 90]
+                } else {
+                    [20, 180, 60]
+                }
+            })
+            .collect();
+        let frame = rgb_to_i420(&rgb, w, h, w, h).expect("frame");
+        let rgba = i420_to_rgba(&frame).expect("rgba");
+        assert_eq!(rgba.len(), (w * h * 4) as usize);
+        assert!(rgba.chunks(4).all(|p| p[3] == 255));
+        for (i, px) in rgba.chunks(4).enumerate() {
+            for c in 0..3 {
+                let want = i32::from(rgb[i * 3 + c]);
+                assert!((i32::from(px[c]) - want).abs() <= 4, "{i} {c} {px:?}");
+            }
+        }
+        let mut short = frame.clone();
+        short.y.truncate(3);
+        assert!(i420_to_rgba(&short).is_none());
     }
 }

@@ -134,7 +134,7 @@ pub use audio_codec::{OpusDecoder, OpusEncoder, DEFAULT_OPUS_BITRATE};
 pub use audio_io::{AudioPlayback, MicCapture};
 pub use bitrate::{next_bitrate, POLICY_MAX_KBPS, POLICY_MIN_KBPS};
 pub use camera::{CameraCapture, CameraConfig};
-pub use convert::rgb_to_i420;
+pub use convert::{i420_to_rgba, rgb_to_i420};
 pub use devices::{list_devices, DeviceInfo, Devices};
 pub use error::{MediaError, MediaResult};
 pub use frame::{AudioFrame, VideoFrame, FRAME_DURATION_US, SAMPLES_PER_FRAME, SAMPLE_RATE};

@@ -17,6 +17,7 @@ use tether_media::{
 
 use super::{network_quality, unix_us};
 use crate::actor::ClientEvent;
+use crate::call::{RgbaFrame, VideoSink};
 use crate::clock::unix_ms;
 use crate::media::MediaKind;
 use crate::record::{EventRecord, LevelRecord, Record};
@@ -66,11 +67,16 @@ impl RecvPipeline {
         events: UnboundedSender<ClientEvent>,
         keyframe: KeyframeRequest,
         playback_device: Option<String>,
+        video_sink: Option<VideoSink>,
     ) -> Self {
         let (tx, rx) = mpsc::sync_channel(256);
         let thread = std::thread::Builder::new()
             .name("tether-decode".into())
-            .spawn(move || Receiver::new(uplink, events, keyframe, playback_device).run(&rx))
+            .spawn(move || {
+                let mut receiver = Receiver::new(uplink, events, keyframe, playback_device);
+                receiver.video_sink = video_sink;
+                receiver.run(&rx);
+            })
             .map_err(|e| warn!(error = %e, "no decode thread"))
             .ok();
         Self {
@@ -122,10 +128,37 @@ struct VideoRx {
     stats: VideoReceiveStats,
     dropped: u64,
     last_request: Option<Instant>,
+    last_sunk: Option<Instant>,
     counters: Counters,
 }
 
+/// Hand a frame to the sink unless it had one too recently.
+fn sink_frame(
+    sink: &VideoSink,
+    uid: u32,
+    frame: &tether_media::VideoFrame,
+    last: &mut Option<Instant>,
+) {
+    let now = Instant::now();
+    let gap = Duration::from_secs(1) / sink.max_fps.max(1);
+    if last.is_some_and(|t| now.duration_since(t) < gap) {
+        return;
+    }
+    let Some(rgba) = tether_media::i420_to_rgba(frame) else {
+        return;
+    };
+    *last = Some(now);
+    sink.deliver(RgbaFrame {
+        uid,
+        width: frame.width,
+        height: frame.height,
+        frame_no: frame.frame_no,
+        rgba,
+    });
+}
+
 struct Receiver {
+    video_sink: Option<VideoSink>,
     uplink: Arc<AtomicU8>,
     events: UnboundedSender<ClientEvent>,
     keyframe: KeyframeRequest,
@@ -160,6 +193,7 @@ impl Receiver {
         .map_err(|e| debug!(error = %e, "no audio playback"))
         .ok();
         Self {
+            video_sink: None,
             uplink,
             events,
             keyframe,
@@ -238,6 +272,7 @@ impl Receiver {
                     stats: VideoReceiveStats::new(),
                     dropped: 0,
                     last_request: None,
+                    last_sunk: None,
                     counters: Counters::default(),
                 });
                 let Some(decoder) = rx.decoder.as_mut() else {
@@ -248,6 +283,8 @@ impl Receiver {
                         rx.stats.on_decoded(&decoded.frame, unix_us());
                         if decoded.corrupted {
                             decoder.mark_loss();
+                        } else if let Some(sink) = &self.video_sink {
+                            sink_frame(sink, uid, &decoded.frame, &mut rx.last_sunk);
                         }
                     }
                     Ok(None) => {}
