@@ -262,6 +262,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> IpcResult<()> {
     Ok(())
 }
 
+/// Temp files a killed writer left behind (`settings.json.tmp-<pid>`, and
+/// the backup's).
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let prefixes = [format!("{name}.tmp-"), format!("{name}.bak.tmp-")];
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if prefixes.iter().any(|p| file.starts_with(p.as_str())) {
+            let _already_gone = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Where the store keeps the settings in memory: the tauri-plugin-store
 /// `Store` in the app, a plain map in tests.
 pub trait KeyValue: Send + Sync {
@@ -314,6 +334,7 @@ impl std::fmt::Debug for SettingsStore {
 impl SettingsStore {
     /// Load (validated, with fallbacks) from `path` into `store`.
     pub fn open(path: PathBuf, store: Box<dyn KeyValue>) -> Self {
+        remove_stale_temp_files(&path);
         let loaded = load(&path);
         let settings = loaded.clone().into_settings();
         if let Ok(value) = serde_json::to_value(&settings) {
