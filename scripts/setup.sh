@@ -24,6 +24,18 @@ APT_PACKAGES=(
     libv4l-dev
     # web UI end-to-end tests: playwright-core drives Debian's chromium
     chromium
+    # desktop app (src-tauri: Tauri v2 on WebKitGTK); xvfb, xauth and
+    # webkit2gtk-driver run it headless and under tauri-driver
+    libwebkit2gtk-4.1-dev
+    libssl-dev
+    libayatana-appindicator3-dev
+    librsvg2-dev
+    libxdo-dev
+    file
+    curl
+    xvfb
+    xauth
+    webkit2gtk-driver
 )
 
 # Cargo tools: "binary crate" pairs, installed from crates.io only when missing.
