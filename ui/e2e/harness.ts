@@ -38,6 +38,8 @@ export interface MockConfig {
   devices?: DeviceList;
   errors?: Record<string, { code: string; message: string }>;
   diagnosticsPath?: string;
+  /** What get_connection_state answers (default: DISCONNECTED). */
+  connection?: { state: string; channel: string | null; uid: number | null; server: string | null };
 }
 
 export const defaultSettings = (name: string): Settings => ({
@@ -84,7 +86,7 @@ export async function open(browser: Browser, cfg: MockConfig, name: string): Pro
     content: `document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));`,
   });
   await page.goto(inject('baseUrl'));
-  await page.waitForSelector('[data-testid="join-form"]');
+  await page.waitForSelector('[data-testid="connection-badge"]');
   // Freeze time from here: the test moves it.
   await page.clock.pauseAt(CLOCK_START + 10_000);
   await settle(page);

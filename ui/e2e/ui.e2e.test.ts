@@ -273,6 +273,46 @@ describe('resume', () => {
   });
 });
 
+describe('a join this window did not start', () => {
+  it('opens on the call screen (deep link at start) and follows the events', async () => {
+    session = await open(
+      browser,
+      { uid: 5, connection: { state: 'CONNECTED', channel: 'demo', uid: 5, server: 'ws://127.0.0.1:7800' } },
+      'Ann',
+    );
+    const { page } = session;
+    await settle(page, 100);
+    expect(await visible(page, 'join-form')).toBe(false);
+    expect(await attr(page, 'connection-badge', 'data-state')).toBe('CONNECTED');
+    expect(await text(page, 'channel-name')).toBe('# demo');
+    expect(await page.locator('[data-testid="tile-self"] .name').textContent()).toBe('You');
+    expect(await page.locator('[data-testid="timeline"] li').first().textContent()).toMatch(
+      /^\+0:00\.000window opened: already CONNECTED in “demo”/,
+    );
+    const t = await page.evaluate(() => Date.now());
+    await emit(page, { ts: t + 100, event: 'peer-online', uid: 2, name: 'Bob Stone' });
+    await emit(page, { ts: t + 120, event: 'stream-added', uid: 2, audio: true, video: false });
+    await emit(page, { ts: t + 130, event: 'network-quality', uid: null, uplink: 2, downlink: 1 });
+    await emit(page, { ts: t + 140, event: 'network-quality', uid: 2, uplink: 4, downlink: 3 });
+    await settle(page, 200);
+    expect(await text(page, 'badge-2')).toBe('online');
+    expect(await attr(page, 'quality-self', 'data-quality')).toBe('2');
+    expect(await attr(page, 'quality-2', 'data-quality')).toBe('4');
+    await shot(page, '50-opened-in-call');
+    // Leave → DISCONNECTING → DISCONNECTED (LEAVE) → the join screen, channel filled in.
+    await page.click('[data-testid="leave"]');
+    await settle(page);
+    expect((await calls(page)).some((c) => c.cmd === 'leave')).toBe(true);
+    await emit(page, { ts: t + 900, event: 'connection-state-change', prevState: 'CONNECTED', curState: 'DISCONNECTING', reason: 'LEAVE', detail: {} });
+    await settle(page);
+    expect(await attr(page, 'connection-badge', 'data-state')).toBe('DISCONNECTING');
+    await emit(page, { ts: t + 950, event: 'connection-state-change', prevState: 'DISCONNECTING', curState: 'DISCONNECTED', reason: 'LEAVE', detail: {} });
+    await settle(page);
+    expect(await visible(page, 'join-form')).toBe(true);
+    expect(await page.inputValue('[data-testid="channel-input"]')).toBe('demo');
+  });
+});
+
 describe('endings', () => {
   it('give-up: counts down to the deadline, then a final message and Rejoin', async () => {
     session = await open(browser, { uid: 1 }, 'Alice');

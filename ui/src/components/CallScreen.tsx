@@ -73,7 +73,7 @@ export function CallScreen({ state: s, store, ctl, video }: CallScreenProps) {
           )}
           <Tile
             uid={s.me.uid}
-            name={s.me.name || 'You'}
+            name={s.me.name}
             self
             badge={selfBadge(s)}
             muted={s.me.muted}

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Muted, type PeerBadge, type Quality, showsSpeaking } from '../model/session';
 import { initials } from '../model/view';
 import type { VideoRouter } from '../video/router';
-import { CamOffIcon, MicOffIcon } from './icons';
+import { CamOffIcon, MicOffIcon, PersonIcon } from './icons';
 import { QualityBars } from './QualityBars';
 
 /** Remote peers: the SPEC §6 badges; the own tile: its connection. */
@@ -42,7 +42,9 @@ export function Tile(p: TileProps) {
   const showVideo = hasFrames && p.videoExpected && (p.badge === 'online' || p.badge === 'reconnecting');
   const speaking = showsSpeaking(p.badge === 'online', p.muted, p.level);
   const id = p.self ? 'self' : String(uid);
-  const who = p.self ? `${p.name} (you)` : p.name;
+  // The own name is unknown when this window did not start the join.
+  const shown = p.name || (p.self ? 'You' : `User ${uid}`);
+  const who = p.self && p.name ? `${p.name} (you)` : shown;
   const status = [p.badge, p.muted.audio && 'microphone off', p.muted.video && 'camera off', speaking && 'speaking']
     .filter(Boolean)
     .join(', ');
@@ -60,7 +62,7 @@ export function Tile(p: TileProps) {
         <canvas ref={canvas} class="video" hidden={!showVideo} data-testid={`video-${id}`} aria-hidden="true" />
         {!showVideo && (
           <div class={`avatar ${hue(uid)}`} aria-hidden="true" data-testid={`avatar-${id}`}>
-            {initials(p.name)}
+            {p.name ? initials(p.name) : <PersonIcon />}
           </div>
         )}
         <span class="badge" data-testid={`badge-${id}`}>
@@ -69,8 +71,8 @@ export function Tile(p: TileProps) {
       </div>
       <div class="tile-foot">
         <span class="name" title={who}>
-          {p.name}
-          {p.self && <span class="you"> (you)</span>}
+          {shown}
+          {p.self && p.name && <span class="you"> (you)</span>}
         </span>
         <span class="mutes">
           {p.muted.audio && (

@@ -35,3 +35,12 @@ export function CamIcon() {
     </svg>
   );
 }
+
+export function PersonIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="50%" height="50%" aria-hidden="true" class="icon">
+      <circle cx="12" cy="8" r="4" fill="currentColor" />
+      <path d="M4 21a8 8 0 0 1 16 0z" fill="currentColor" />
+    </svg>
+  );
+}

@@ -321,6 +321,10 @@ describe('other actions', () => {
     const s = reduce(initialState(), { type: 'snapshot', snapshot: { state: 'CONNECTED', channel: 'x', uid: 3, server: 'ws://127.0.0.1:7800' }, at: T0 });
     expect(s.screen).toBe('call');
     expect(s.everConnected).toBe(true);
+    expect(s.t0).toBe(T0);
+    expect(s.timeline.map((e) => e.text)).toEqual([
+      'window opened: already CONNECTED in “x” (earlier events are in the diagnostics export)',
+    ]);
     expect(reduce(initialState(), { type: 'snapshot', snapshot: { state: 'DISCONNECTED', channel: null, uid: null, server: null }, at: T0 }).screen).toBe('join');
   });
 

@@ -267,7 +267,18 @@ export function reduce(s: AppState, a: Action): AppState {
       if (state === 'DISCONNECTED') {
         return s.screen === 'call' && s.connection !== 'DISCONNECTED' ? { ...s, connection: state } : s;
       }
-      let next = s.screen === 'call' ? s : newSession(s, a.at, channel, s.me.name);
+      const opened = s.screen !== 'call';
+      let next = opened ? { ...newSession(s, a.at, channel, s.me.name), lastJoin: null } : s;
+      if (opened) {
+        // Joined before this window listened (a deep link at start, a reload):
+        // earlier events were not seen here; say so, and count from now.
+        next = log(next, {
+          ts: a.at,
+          kind: 'local',
+          event: 'window-opened',
+          text: `window opened: already ${state} in “${channel ?? '?'}” (earlier events are in the diagnostics export)`,
+        });
+      }
       next = {
         ...next,
         connection: state,
