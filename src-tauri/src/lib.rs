@@ -261,7 +261,7 @@ pub fn run() {
         // First plugin: a second launch hands its arguments (a deep link) to
         // this one and exits. Each TETHER_INSTANCE is its own group.
         let dbus_id = match instance_name() {
-            Some(name) => format!("{IDENTIFIER}.{}", name.replace('-', "_")),
+            Some(name) => format!("{IDENTIFIER}.instance_{}", name.replace('-', "_")),
             None => IDENTIFIER.to_owned(),
         };
         builder = builder.plugin(
