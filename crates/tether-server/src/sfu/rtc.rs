@@ -4,155 +4,12 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
-use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
-};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
-};
-use rtc::sansio::Protocol;
-use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, Registry, SettingEngineBuilder,
-};
+use webrtc::peer_connection::{PeerConnection, PeerConnectionEventHandler};
 
 use crate::config::MediaConfig;
 
-/// Opus payload type on every leg the server offers or answers.
-pub(crate) const OPUS_PT: u8 = 111;
-/// VP8 payload type.
-pub(crate) const VP8_PT: u8 = 96;
-/// RTX for VP8.
-const VP8_RTX_PT: u8 = 97;
-
-/// How often ICE sends connectivity checks. The crate's default (200 ms) is
-/// what delays DTLS; 20 ms brings a loopback connection up in tens of ms.
-const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
-
-/// The codec a track of `kind` is sent with.
-pub(crate) fn codec_for(kind: RtpCodecKind) -> RTCRtpCodec {
-    match kind {
-        RtpCodecKind::Video => RTCRtpCodec {
-            mime_type: MIME_TYPE_VP8.to_owned(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: String::new(),
-            rtcp_feedback: video_feedback(),
-        },
-        _ => RTCRtpCodec {
-            mime_type: MIME_TYPE_OPUS.to_owned(),
-            clock_rate: 48_000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
-        },
-    }
-}
-
-fn video_feedback() -> Vec<RTCPFeedback> {
-    [
-        ("goog-remb", ""),
-        ("ccm", "fir"),
-        ("nack", ""),
-        ("nack", "pli"),
-    ]
-    .into_iter()
-    .map(|(typ, parameter)| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    })
-    .collect()
-}
-
-/// Only Opus and VP8 (with RTX): small SDPs and fixed payload types.
-fn media_engine() -> webrtc::error::Result<MediaEngine> {
-    let mut engine = MediaEngine::default();
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: codec_for(RtpCodecKind::Audio),
-            payload_type: OPUS_PT,
-        },
-        RtpCodecKind::Audio,
-    )?;
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: codec_for(RtpCodecKind::Video),
-            payload_type: VP8_PT,
-        },
-        RtpCodecKind::Video,
-    )?;
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: "video/rtx".to_owned(),
-                clock_rate: 90_000,
-                channels: 0,
-                sdp_fmtp_line: format!("apt={VP8_PT}"),
-                rtcp_feedback: vec![],
-            },
-            payload_type: VP8_RTX_PT,
-        },
-        RtpCodecKind::Video,
-    )?;
-    Ok(engine)
-}
-
-/// Hands keyframe requests (PLI, FIR) to the application; everything else
-/// passes through untouched and is consumed by the chain as usual.
-#[derive(Default)]
-struct KeyframeRequests {
-    read: std::collections::VecDeque<TaggedPacket>,
-    write: std::collections::VecDeque<TaggedPacket>,
-}
-
-pub(crate) fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
-    let any = p.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = webrtc::error::Error;
-    type Time = std::time::Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                msg.message.add(Attribute::DeliverToApplication);
-            }
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequests {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
+pub(crate) use tether_rtc::{codec_for, is_keyframe_request, OPUS_PT, VP8_PT};
 
 /// Builds peer connections with the server's settings, picking UDP ports
 /// from the configured range.
@@ -228,33 +85,16 @@ impl PcFactory {
         &self,
         handler: Arc<dyn PeerConnectionEventHandler>,
     ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
-        let mut engine = media_engine()?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)?
-            .with(Slot::from(14_000), KeyframeRequests::default());
-        let settings = SettingEngineBuilder::new()
-            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
-            .with_include_loopback_candidate(true)
-            // Candidates are plain addresses; mDNS (.local) names are never used,
-            // and joining its multicast group fails (ENODEV) on a host without a
-            // multicast route, which would fail the whole connection.
-            .with_multicast_dns_mode(MulticastDnsMode::Disabled);
         let addr = SocketAddr::new(self.bind_ip(), self.pick_port());
-        let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(engine)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(settings.build())
-            .with_handler(handler)
-            .with_udp_addrs(vec![addr])
-            .build()
-            .await?;
-        Ok(Arc::new(pc))
+        tether_rtc::build_peer_connection(addr, true, handler).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+    use std::time::Duration;
     use webrtc::peer_connection::{RTCIceGatheringState, RTCSdpType, RTCSessionDescription};
 
     struct Gathered(tokio::sync::watch::Sender<bool>);
