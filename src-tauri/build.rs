@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "select_device",
     "retry_now",
     "export_diagnostics",
+    "get_timeline",
     "get_settings",
     "set_settings",
 ];

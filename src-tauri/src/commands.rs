@@ -3,6 +3,8 @@
 
 use tauri::State;
 
+use tether_client::Record;
+
 use crate::error::IpcResult;
 use crate::settings::Settings;
 use crate::state::{self, AppState};
@@ -85,6 +87,15 @@ pub async fn export_diagnostics(state: State<'_, AppState>) -> IpcResult<String>
         .export_diagnostics()
         .await
         .map(|p| p.display().to_string())
+}
+
+/// Every `tether-event` of this run so far, oldest first: for a UI that
+/// (re)loads after events were sent, e.g. after a deep link at start-up.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn get_timeline(state: State<'_, AppState>) -> IpcResult<Vec<Record>> {
+    Ok(state.timeline())
 }
 
 /// The settings.

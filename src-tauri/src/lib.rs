@@ -51,6 +51,7 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::select_device,
             commands::retry_now,
             commands::export_diagnostics,
+            commands::get_timeline,
             commands::get_settings,
             commands::set_settings,
         ])

@@ -135,6 +135,16 @@ impl AppState {
         );
     }
 
+    /// Every event record of this run so far, oldest first (at most
+    /// [`TIMELINE_CAP`]).
+    pub fn timeline(&self) -> Vec<Record> {
+        self.0
+            .timeline
+            .lock()
+            .map(|t| t.records.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Join `channel`. `server` `None`: the configured server, else the
     /// built-in one.
     pub async fn join(

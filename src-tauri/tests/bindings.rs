@@ -49,6 +49,7 @@ fn bindings_say_generated_and_cover_the_contract() {
         "selectDevice",
         "retryNow",
         "exportDiagnostics",
+        "getTimeline",
         "getSettings",
         "setSettings",
     ] {

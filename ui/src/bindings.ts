@@ -27,6 +27,11 @@ export const commands = {
 	retryNow: () => typedError<null, IpcError>(__TAURI_INVOKE("retry_now")),
 	/**  Write the session timeline and the recent log to a file; returns its path. */
 	exportDiagnostics: () => typedError<string, IpcError>(__TAURI_INVOKE("export_diagnostics")),
+	/**
+	 *  Every `tether-event` of this run so far, oldest first: for a UI that
+	 *  (re)loads after events were sent, e.g. after a deep link at start-up.
+	 */
+	getTimeline: () => typedError<EventLine[], IpcError>(__TAURI_INVOKE("get_timeline")),
 	/**  The settings. */
 	getSettings: () => typedError<Settings, IpcError>(__TAURI_INVOKE("get_settings")),
 	/**  Validate and store the settings; returns them as stored. */
