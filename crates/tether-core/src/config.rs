@@ -7,10 +7,11 @@ use tether_proto::{validate_channel, validate_name, validate_uid, ValidationErro
 /// How fast a disconnected client probes the server.
 ///
 /// Attempt `n` (from 1) starts right away for `n == 1`; the gap before attempt
-/// `n + 1` is `min(max, base * 2^(n-1))`, shortened by up to `jitter` (a
-/// fraction, 0..=1) at random. With the defaults the gaps are 50–100, 100–200,
-/// 200–400 ms, then 300–600 ms forever, so a client is back within about
-/// 600 ms + one round trip of the network returning.
+/// `n + 1` is `min(max, base * g(n))` with `g(n) = 2^(n-1)` ([`Growth::Doubling`],
+/// the default) or `g(n) = n^2` ([`Growth::Quadratic`]), shortened by up to
+/// `jitter` (a fraction, 0..=1) at random. With the defaults the gaps are
+/// 50–100, 100–200, 200–400 ms, then 300–600 ms forever, so a client is back
+/// within about 600 ms + one round trip of the network returning.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbePolicy {
     /// First gap.
@@ -19,6 +20,20 @@ pub struct ProbePolicy {
     pub max: Duration,
     /// Fraction of the gap that is randomised away (0 = none, 1 = full jitter).
     pub jitter: f64,
+    /// How the gap grows from one attempt to the next.
+    pub growth: Growth,
+}
+
+/// How [`ProbePolicy`] gaps grow with the attempt number `n` (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Growth {
+    /// `base * 2^(n-1)`: 1, 2, 4, 8, … times the base (Tether's default).
+    #[default]
+    Doubling,
+    /// `base * n^2`: 1, 4, 9, 16, … times the base. With a 300 ms base and a 7 s
+    /// cap this is the retry schedule common SFU clients ship by default
+    /// (0, 0.3, 1.2, 2.7, 4.8, then 7 s), used as a baseline by the benchmarks.
+    Quadratic,
 }
 
 impl Default for ProbePolicy {
@@ -27,6 +42,21 @@ impl Default for ProbePolicy {
             base: Duration::from_millis(100),
             max: Duration::from_millis(600),
             jitter: 0.5,
+            growth: Growth::Doubling,
+        }
+    }
+}
+
+impl ProbePolicy {
+    /// The schedule common SFU clients use by default: retries 0, 0.3, 1.2,
+    /// 2.7 and 4.8 s after the previous one started, then every 7 s, without
+    /// jitter. Only a baseline to compare against; not for production use.
+    pub fn sfu_client_default() -> Self {
+        Self {
+            base: Duration::from_millis(300),
+            max: Duration::from_secs(7),
+            jitter: 0.0,
+            growth: Growth::Quadratic,
         }
     }
 }

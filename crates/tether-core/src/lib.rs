@@ -33,7 +33,7 @@ mod roster;
 mod session;
 mod state;
 
-pub use config::{ProbePolicy, SessionConfig, Timing};
+pub use config::{Growth, ProbePolicy, SessionConfig, Timing};
 pub use event::{ConnectMode, SessionEvent};
 pub use policy::probe_delay;
 pub use roster::{Flow, Peer, Roster};

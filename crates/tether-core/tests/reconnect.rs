@@ -541,3 +541,27 @@ fn after_a_server_restart_unknown_peers_are_reconnecting_not_gone() {
             reason: PeerLeaveReason::ServerTimeout
         }));
 }
+
+#[test]
+fn quadratic_policy_dials_on_the_common_sfu_client_schedule() {
+    // The benchmarks' baseline: one attempt in flight, attempts 0, 0.3, 1.5,
+    // 4.2, 9.0 s after the first, then every 7 s.
+    let mut timing = config().timing;
+    timing.probe = tether_core::ProbePolicy::sfu_client_default();
+    timing.max_parallel_attempts = 1;
+    let mut sim = Sim::new(config().with_timing(timing));
+    sim.join_connected();
+    cut(&mut sim);
+    let cut_at = sim.now;
+    sim.run_for(Duration::from_secs(30));
+    let times = sim.connect_times(cut_at);
+    let first = *times.first().expect("attempts while cut");
+    let offsets: Vec<u64> = times
+        .iter()
+        .map(|t| t.duration_since(first).as_millis() as u64)
+        .collect();
+    // The cut is noticed after the 3 s keepalive timeout, so 27 s remain.
+    assert_eq!(offsets, [0, 300, 1500, 4200, 9000, 16_000, 23_000]);
+    // One in flight: every new dial closes the one before.
+    assert!(sim.connects.len() - sim.closed.len() <= 2);
+}
