@@ -153,6 +153,18 @@ impl Authenticator {
     }
 }
 
+/// Verify `token` for `channel` and `uid` against `secret`, exactly as the
+/// server does for a `hello` in token mode (a pure function of its inputs and
+/// the clock; used by the fuzz targets and by tools).
+pub fn verify_token(
+    secret: &Secret,
+    token: &str,
+    channel: &str,
+    uid: u32,
+) -> Result<Grant, AuthError> {
+    Authenticator::new(&AuthMode::Token(secret.clone())).verify(Some(token), channel, uid)
+}
+
 /// Why a token could not be issued.
 #[derive(Debug, Error)]
 pub enum IssueError {
@@ -265,6 +277,20 @@ mod tests {
         let no_join = sign_claims(&secret(1), &claims).expect("sign");
         assert_eq!(v.verify(Some(&no_join), "demo", 7), Err(AuthError::NoJoin));
         assert_eq!(AuthError::NoJoin.code(), ErrorCode::InvalidToken);
+    }
+
+    #[test]
+    fn verify_token_is_the_servers_verifier() {
+        let t = issue_token(&secret(1), "demo", 7, Duration::from_secs(60), true).expect("ok");
+        assert!(verify_token(&secret(1), &t, "demo", 7).is_ok());
+        assert_eq!(
+            verify_token(&secret(2), &t, "demo", 7),
+            Err(AuthError::BadSignature)
+        );
+        assert!(matches!(
+            verify_token(&secret(1), "", "demo", 7),
+            Err(AuthError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod ratelimit;
 mod server;
 mod sfu;
 
-pub use auth::{issue_token, sign_claims, AuthError, IssueError};
+pub use auth::{issue_token, sign_claims, verify_token, AuthError, Grant, IssueError};
 pub use config::{
     is_loopback, AuthMode, ConfigError, MediaConfig, RateLimit, Secret, ServerConfig,
     DEFAULT_PEER_STALE, DEFAULT_PEER_TIMEOUT, MIN_SECRET_BYTES,
@@ -33,3 +33,33 @@ pub use config::{
 pub use error::ServerError;
 pub use hub::HubStats;
 pub use server::{Server, ServerHandle};
+
+/// The server's parsers of remote input, exposed for the fuzz targets in
+/// `fuzz/` (not a stable API): what the SFU reads out of a client's
+/// `publisher-offer` / `subscriber-answer` SDP before handing it to the WebRTC
+/// stack, and how it reads an `ice-candidate`.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The `a=fingerprint:` value the SFU reads from a `publisher-offer` to
+    /// tell a renegotiation from a new connection.
+    pub fn sdp_fingerprint(sdp: &str) -> Option<String> {
+        crate::sfu::room::fingerprint(sdp)
+    }
+
+    /// How the SFU parses an `ice-candidate` message's `candidate` JSON.
+    pub fn parse_candidate(
+        json: &str,
+    ) -> Result<webrtc::peer_connection::RTCIceCandidateInit, serde_json::Error> {
+        crate::sfu::room::parse_candidate(json)
+    }
+
+    /// Rewrite host candidates to `advertise_ip`, as the server does to every
+    /// SDP it sends (`MediaConfig::advertise_ip`).
+    pub fn advertise(sdp: String, advertise_ip: std::net::IpAddr) -> String {
+        let config = crate::MediaConfig {
+            advertise_ip: Some(advertise_ip),
+            ..crate::MediaConfig::default()
+        };
+        crate::sfu::rtc::PcFactory::new(config, advertise_ip).advertise(sdp)
+    }
+}

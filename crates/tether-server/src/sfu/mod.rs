@@ -16,7 +16,7 @@
 //! the channel; webrtc callbacks only forward into the room's queue.
 
 mod forward;
-mod room;
+pub(crate) mod room;
 pub(crate) mod rtc;
 
 use std::collections::HashMap;

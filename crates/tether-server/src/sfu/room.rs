@@ -239,8 +239,13 @@ fn random_ssrc() -> u32 {
     (v as u32).max(1)
 }
 
+/// A trickled candidate as the client sends it (`RTCIceCandidateInit` JSON).
+pub(crate) fn parse_candidate(json: &str) -> Result<RTCIceCandidateInit, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
 /// The `a=fingerprint:` value of an SDP.
-fn fingerprint(sdp: &str) -> Option<String> {
+pub(crate) fn fingerprint(sdp: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
         .map(|f| f.trim().to_ascii_lowercase())
@@ -442,7 +447,7 @@ impl Room {
                     debug!(parent: &p.span, ?target, "candidate for a connection that does not exist");
                     return;
                 };
-                let init: RTCIceCandidateInit = match serde_json::from_str(&candidate) {
+                let init = match parse_candidate(&candidate) {
                     Ok(init) => init,
                     Err(e) => {
                         self.error(uid, ErrorCode::BadMessage, format!("bad candidate: {e}"));
