@@ -383,13 +383,18 @@ impl AppState {
             }
         };
         info!("deep link: join {parsed}");
-        if let Err(e) = self.join_link(parsed).await {
-            warn!("deep link join failed: {}", e.message);
-            self.exception(&e);
+        match self.join_link(parsed).await {
+            Ok(Some(_joined)) => {}
+            Ok(None) => info!("deep link: already in that channel"),
+            Err(e) => {
+                warn!("deep link join failed: {}", e.message);
+                self.exception(&e);
+            }
         }
     }
 
-    async fn join_link(&self, link: JoinLink) -> IpcResult<JoinResult> {
+    /// `None`: already in that channel on that server.
+    async fn join_link(&self, link: JoinLink) -> IpcResult<Option<JoinResult>> {
         let current = self.connection().await;
         if current.state != ConnectionState::Disconnected {
             let wanted_server = link.server.clone().or_else(|| self.0.settings.get().server);
@@ -398,11 +403,7 @@ impl AppState {
                 None => true,
             };
             if current.channel.as_deref() == Some(link.channel.as_str()) && same_server {
-                info!("deep link: already in that channel");
-                return Err(IpcError::new(
-                    ErrorCode::AlreadyJoined,
-                    format!("already in channel {:?}", link.channel),
-                ));
+                return Ok(None);
             }
             self.leave_and_wait(Duration::from_secs(5)).await?;
         }
@@ -412,6 +413,7 @@ impl AppState {
             .unwrap_or_else(|| self.0.settings.get().display_name);
         self.join(&link.channel, &name, link.server, link.token)
             .await
+            .map(Some)
     }
 
     async fn leave_and_wait(&self, limit: Duration) -> IpcResult<()> {

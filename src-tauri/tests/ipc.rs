@@ -16,7 +16,7 @@ use tauri::{App, Listener, WebviewWindow};
 use tether_app::AppOptions;
 
 struct TestApp {
-    _app: App<MockRuntime>,
+    app: App<MockRuntime>,
     webview: WebviewWindow<MockRuntime>,
     events: mpsc::Receiver<Value>,
 }
@@ -50,7 +50,7 @@ fn app(dir: &Path) -> TestApp {
         }
     });
     TestApp {
-        _app: app,
+        app,
         webview,
         events,
     }
@@ -369,6 +369,54 @@ fn join_uses_the_configured_server() {
     );
     assert_eq!(joined["server"], url.as_str());
     t.wait_state("CONNECTING");
+    t.ok("leave", json!({}));
+    t.wait_state("DISCONNECTED");
+}
+
+#[test]
+fn deep_links_join_switch_and_report_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let t = app(dir.path());
+    let state = tauri::Manager::state::<tether_app::state::AppState>(&t.app)
+        .inner()
+        .clone();
+    let open = |link: &str| {
+        let state = state.clone();
+        let link = link.to_owned();
+        tauri::async_runtime::block_on(async move { state.open_link(&link).await });
+    };
+
+    open("tether://join/demo?name=Ann");
+    t.wait_state("CONNECTED");
+    let s = t.ok("get_connection_state", json!({}));
+    assert_eq!(s["channel"], "demo");
+    assert_eq!(t.ok("get_settings", json!({}))["displayName"], "Ann");
+
+    // The same channel again: nothing happens.
+    open("tether://join/demo");
+    assert_eq!(t.ok("get_connection_state", json!({}))["uid"], s["uid"]);
+
+    // Another channel: leave, then join it.
+    open("tether://join/standup");
+    t.wait_state("DISCONNECTED");
+    t.wait_state("CONNECTED");
+    let s = t.ok("get_connection_state", json!({}));
+    assert_eq!(s["channel"], "standup");
+
+    // A bad link reaches the UI as an exception and changes nothing.
+    open("tether://join/not%20a%20channel");
+    let e = t.wait_event("exception", |v| v["event"] == "exception");
+    assert_eq!(e["code"], "INVALID_CHANNEL");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("invalid channel name")),
+        "{e}"
+    );
+    assert_eq!(
+        t.ok("get_connection_state", json!({}))["channel"],
+        "standup"
+    );
     t.ok("leave", json!({}));
     t.wait_state("DISCONNECTED");
 }
