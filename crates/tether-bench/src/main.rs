@@ -1,0 +1,250 @@
+//! `tether-bench`: Tether's figures, each as p50/p95/max over N runs.
+//!
+//! ```text
+//! tether-bench [--quick] [--runs N] [all|join|recovery|sfu|memory|scale]
+//! ```
+//!
+//! Full mode (by hand) rewrites the measured part of `BENCHMARKS.md`; `--quick`
+//! (CI, < 2 minutes) writes `target/tether-bench/BENCHMARKS.quick.md` instead,
+//! so a CI run never dirties the tree. The recovery and detection figures need
+//! root (network namespaces). Every run prints its tables too, and exits
+//! non-zero only on a gross failure (e.g. a client that never reconnected),
+//! never because a figure missed its goal.
+
+mod host;
+mod join;
+mod machine;
+mod mediapeer;
+mod memory;
+mod peer;
+mod proc;
+mod recovery;
+mod scale;
+mod sfu;
+mod sniff;
+mod stats;
+mod ws;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+
+use machine::Machine;
+use stats::Table;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum What {
+    All,
+    Join,
+    Recovery,
+    Sfu,
+    Memory,
+    Scale,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "tether-bench", about = "Tether's benchmark harness")]
+struct Args {
+    /// What to measure.
+    #[arg(value_enum, default_value = "all")]
+    what: What,
+    /// Small sample sizes for CI (under 2 minutes); results go under target/.
+    #[arg(long)]
+    quick: bool,
+    /// Runs per figure for join and recovery (default: 5 quick / 20 and 5 full).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Where the full report goes (default: BENCHMARKS.md at the repository root).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// One measured part of the report.
+pub struct Section {
+    pub key: &'static str,
+    pub title: String,
+    pub text: String,
+    pub table: Table,
+    /// Set when something failed outright (not a missed goal).
+    pub gross_failure: Option<String>,
+}
+
+const ORDER: [&str; 6] = ["join", "recovery", "detection", "sfu", "memory", "scale"];
+const KEEP_MARKER: &str = "<!-- hand-written below: kept when tether-bench rewrites this file -->";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let sections = rt.block_on(run(&args))?;
+    let machine = Machine::read();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mode = if args.quick { "quick" } else { "full" };
+    let dir = tether_tests::bins::target_dir()
+        .join("tether-bench")
+        .join(mode);
+    std::fs::create_dir_all(&dir)?;
+    let mut failures = Vec::new();
+    for s in &sections {
+        let md = format!(
+            "## {}\n\n_Measured {} on {} × {}, {} memory, tether-bench {} build, commit {}; \
+             reproduce with `{}`._\n\n{}\n\n{}",
+            s.title,
+            machine.date,
+            machine.nproc,
+            machine.model,
+            machine.memory,
+            machine.profile,
+            machine.commit,
+            reproduce(&command, s.key),
+            s.text,
+            s.table.markdown()
+        );
+        println!("\n{md}");
+        std::fs::write(dir.join(format!("{}.md", s.key)), &md)?;
+        if let Some(f) = &s.gross_failure {
+            failures.push(format!("{}: {f}", s.key));
+        }
+    }
+    let report = compose(&dir, &machine)?;
+    let out = if args.quick {
+        dir.parent().unwrap_or(&dir).join("BENCHMARKS.quick.md")
+    } else {
+        args.out
+            .clone()
+            .unwrap_or_else(|| repo_root().join("BENCHMARKS.md"))
+    };
+    let kept = std::fs::read_to_string(&out)
+        .ok()
+        .and_then(|old| old.find(KEEP_MARKER).map(|i| old[i..].to_owned()))
+        .unwrap_or_else(|| format!("{KEEP_MARKER}\n"));
+    std::fs::write(&out, format!("{report}\n{kept}"))?;
+    eprintln!(
+        "\ntether-bench {mode}: {} section(s) in {:.0} s; report: {}",
+        sections.len(),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        for f in &failures {
+            eprintln!("GROSS FAILURE {f}");
+        }
+        anyhow::bail!("{} gross failure(s)", failures.len())
+    }
+}
+
+fn reproduce(command: &str, key: &str) -> String {
+    let what = if key == "detection" { "recovery" } else { key };
+    let quick = command.contains("--quick");
+    let release = !cfg!(debug_assertions);
+    format!(
+        "cargo build{r} -p tether-server -p tether-bench && sudo target/{p}/tether-bench {what}{q}",
+        r = if release { " --release" } else { "" },
+        p = if release { "release" } else { "debug" },
+        q = if quick { " --quick" } else { "" }
+    )
+}
+
+/// The measured part of the report: every section file of this mode.
+fn compose(dir: &Path, machine: &Machine) -> anyhow::Result<String> {
+    let mut md = String::from(
+        "# Benchmarks\n\n\
+         Every figure here is produced by `tether-bench` (crates/tether-bench) and is p50 / p95 / \
+         max over N runs unless a table says otherwise. Each section says how it was measured, \
+         when, on what, and the exact command that reproduces it. Rebuild everything with:\n\n\
+         ```sh\n\
+         cargo build --release -p tether-server -p tether-bench\n\
+         sudo target/release/tether-bench all      # ~40 min; root for network namespaces\n\
+         ```\n\n\
+         `--quick` (what CI runs after the tests, < 2 min, debug build) writes \
+         `target/tether-bench/BENCHMARKS.quick.md` instead of this file. A figure that misses \
+         its goal is reported as MISSED with what limits it (end of this file).\n\n",
+    );
+    md.push_str("Machine of the latest run:\n\n");
+    md.push_str(&machine.markdown());
+    for key in ORDER {
+        if let Ok(s) = std::fs::read_to_string(dir.join(format!("{key}.md"))) {
+            md.push('\n');
+            md.push_str(&s);
+        }
+    }
+    Ok(md)
+}
+
+async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
+    let q = args.quick;
+    let all = args.what == What::All;
+    let mut out = Vec::new();
+    if all || args.what == What::Join {
+        out.push(join::run(args.runs.unwrap_or(if q { 5 } else { 20 })).await?);
+    }
+    if all || args.what == What::Recovery {
+        let opts = recovery::Opts {
+            outages: if q { vec![2] } else { vec![2, 5, 15, 30] },
+            runs: args.runs.unwrap_or(if q { 2 } else { 5 }),
+            detect_runs: if q { 1 } else { 10 },
+        };
+        out.extend(recovery::run(&opts).await?);
+    }
+    if all || args.what == What::Sfu {
+        let opts = if q {
+            sfu::Opts {
+                audio_publishers: 2,
+                audio_steps: vec![2, 4],
+                video_publishers: 1,
+                video_steps: vec![2],
+                window: Duration::from_secs(2),
+            }
+        } else {
+            sfu::Opts {
+                audio_publishers: 10,
+                audio_steps: vec![10, 20, 40, 80, 120, 160, 200],
+                video_publishers: 4,
+                video_steps: vec![10, 20, 40, 80, 160, 240, 280],
+                window: Duration::from_secs(5),
+            }
+        };
+        out.push(sfu::run(&opts).await?);
+    }
+    if all || args.what == What::Memory {
+        let opts = if q {
+            memory::Opts {
+                signalling: vec![50],
+                media: vec![5],
+                channel_size: 5,
+            }
+        } else {
+            memory::Opts {
+                signalling: vec![100, 500, 1000],
+                media: vec![100, 250],
+                channel_size: 5,
+            }
+        };
+        out.push(memory::run(&opts).await?);
+    }
+    if all || args.what == What::Scale {
+        let opts = if q {
+            scale::Opts {
+                sizes: vec![1, 10, 50],
+                probes: 3,
+            }
+        } else {
+            scale::Opts {
+                sizes: vec![1, 10, 25, 50, 100, 200],
+                probes: 10,
+            }
+        };
+        out.push(scale::run(&opts).await?);
+    }
+    Ok(out)
+}
