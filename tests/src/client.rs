@@ -25,8 +25,16 @@ pub struct JoinOpts {
     pub name: Option<String>,
     /// `--token`.
     pub token: Option<String>,
-    /// `--publish`.
+    /// `--publish` (synthetic media).
     pub publish: bool,
+    /// `--publish SOURCE` (`synthetic`, `devices` or `none`); wins over
+    /// `publish`.
+    pub publish_source: Option<String>,
+    /// `--fallback-synthetic`.
+    pub fallback_synthetic: bool,
+    /// `--subscribe MODE` (`auto` or `none`); the client's default (`auto`)
+    /// when `None`.
+    pub subscribe: Option<String>,
     /// `--duration`.
     pub duration_secs: Option<u64>,
     /// `--give-up-after`.
@@ -47,6 +55,9 @@ impl JoinOpts {
             name: Some(format!("u{uid}")),
             token: None,
             publish: false,
+            publish_source: None,
+            fallback_synthetic: false,
+            subscribe: None,
             duration_secs: None,
             give_up_after_secs: None,
             netns: None,
@@ -57,6 +68,25 @@ impl JoinOpts {
     /// Adds `--publish`.
     pub fn publish(mut self) -> Self {
         self.publish = true;
+        self
+    }
+
+    /// Adds `--publish SOURCE` (`synthetic`, `devices` or `none`).
+    pub fn publish_source(mut self, source: &str) -> Self {
+        self.publish_source = Some(source.to_string());
+        self
+    }
+
+    /// Adds `--fallback-synthetic` (with `--publish devices`: the synthetic
+    /// source stands in for a missing device).
+    pub fn fallback_synthetic(mut self) -> Self {
+        self.fallback_synthetic = true;
+        self
+    }
+
+    /// Adds `--subscribe MODE` (`auto` or `none`).
+    pub fn subscribe(mut self, mode: &str) -> Self {
+        self.subscribe = Some(mode.to_string());
         self
     }
 
@@ -96,8 +126,16 @@ impl JoinOpts {
         if let Some(t) = &self.token {
             a.extend(["--token".into(), t.clone()]);
         }
-        if self.publish {
+        if let Some(source) = &self.publish_source {
+            a.extend(["--publish".into(), source.clone()]);
+        } else if self.publish {
             a.push("--publish".into());
+        }
+        if self.fallback_synthetic {
+            a.push("--fallback-synthetic".into());
+        }
+        if let Some(mode) = &self.subscribe {
+            a.extend(["--subscribe".into(), mode.clone()]);
         }
         if let Some(d) = self.duration_secs {
             a.extend(["--duration".into(), d.to_string()]);

@@ -47,6 +47,16 @@ impl Event {
         self.json.get(key).and_then(Value::as_i64)
     }
 
+    /// A number field (integer or not).
+    pub fn f64(&self, key: &str) -> Option<f64> {
+        self.json.get(key).and_then(Value::as_f64)
+    }
+
+    /// A boolean field.
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        self.json.get(key).and_then(Value::as_bool)
+    }
+
     /// The `uid` field.
     pub fn uid(&self) -> Option<u64> {
         self.u64("uid")

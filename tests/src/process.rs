@@ -239,3 +239,17 @@ pub fn unique_path(dir: &Path, label: &str, ext: &str) -> PathBuf {
         .find(|p| !p.exists())
         .expect("some free name")
 }
+
+/// CPU time (user + system) process `pid` has used so far, from
+/// `/proc/PID/stat` (Linux; `USER_HZ` is 100 on every Linux ABI). `None` when
+/// it cannot be read.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid …": comm may contain spaces; fields after the
+    // last ')' start at field 3 (state); utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
