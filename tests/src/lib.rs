@@ -10,7 +10,13 @@
 //!   fails with every event seen so far.
 //! - [`netns::NetFixture`] builds a server namespace and a client namespace
 //!   joined by a veth pair, and injects faults: a silent cut (nftables drop, no
-//!   OS-visible change) and link down/up (an OS-visible change).
+//!   OS-visible change), link down/up (an OS-visible change), and random
+//!   loss (nftables `numgen`, counting what it dropped).
+//! - [`media`] reads `media-stats` and `volume-indicator` lines: frame
+//!   continuity of the stamped synthetic video, decoded-frame ratios, levels,
+//!   percentiles, and waiting for decoding to make progress.
+//! - [`slots::media_slot`] limits how many media-heavy scenarios run at once
+//!   (a cross-process `flock`), so that they measure media, not a starved CPU.
 //! - [`states::check_transitions`] checks a client's `connection-state-change`
 //!   events against the legal transitions of SPEC §2.
 //!
@@ -27,21 +33,24 @@ pub mod client;
 pub mod env;
 pub mod events;
 pub mod measure;
+pub mod media;
 pub mod netns;
 pub mod pair;
 pub mod process;
 pub mod scenario;
 pub mod server;
+pub mod slots;
 pub mod states;
 
 pub use client::{Client, JoinOpts};
 pub use env::{is_ci, require_netns};
 pub use events::{Event, EventLog};
 pub use measure::measure;
-pub use netns::NetFixture;
+pub use netns::{LossCounters, LossDirection, NetFixture};
 pub use pair::{NetPair, Side};
 pub use scenario::Scenario;
 pub use server::{Auth, Server, ServerOpts};
+pub use slots::media_slot;
 pub use states::check_transitions;
 
 /// Milliseconds since the Unix epoch, now.
