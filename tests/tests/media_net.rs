@@ -1,0 +1,639 @@
+//! Media through real network faults (network namespaces, root): UID 1
+//! publishes synthetic media from the client namespace, UID 2 decodes it in
+//! the server namespace (see `NetPair`), and the faults hit UID 1's veth.
+//!
+//! - A 5 s silent cut: the session resumes and UID 2's decoding resumes within
+//!   1.5 s of the restore, with the sender's frame counter continuing.
+//! - A 15 s silent cut: UID 2 gets `stream-removed {NO_DATA}` 10 s (± 0.5 s)
+//!   after UID 1's last packet reached it, then `peer-leave {SERVER_TIMEOUT}`;
+//!   after the restore `stream-added` again and frames flowing. Once at the
+//!   default timeouts, once with the server's at 12 s so that the client's own
+//!   no-data timer is what removes the stream.
+//! - 20 % random loss for 20 s in both directions of UID 1's veth (its media
+//!   and RTCP out, the server's feedback in, and its signalling both ways):
+//!   audio keeps decoding, video recovers when the loss stops, and no stream is
+//!   removed.
+//!
+//! Two `#[ignore]`d variants assert what fails today because of client/SFU
+//! bugs (run them with `cargo nextest run -p tether-tests --run-ignored all`):
+//! no picture decoded against a lost reference after a cut, and no
+//! retransmission storm under loss.
+//!
+//! `media-stats` comes once a second: "decoding resumed" is measured two ways,
+//! by the first report that shows progress (an upper bound, up to one period
+//! late) and by an estimate inside that report's period from the number of
+//! frames it decoded at 30 fps (`tether_tests::media::decode_start_estimate_ms`).
+//! The limits apply to the estimate, and to the report with one period of
+//! slack.
+
+use std::time::{Duration, Instant};
+
+use tether_tests::media::{
+    audio_stats, broken_frames, check_video_counters, check_video_in_order,
+    decode_start_estimate_ms, good_frames_between, last_video_before, video_stats, volume_levels,
+    wait_video, wait_video_progress, VideoStats, STATS_PERIOD_MS, SYNTHETIC_FPS,
+};
+use tether_tests::{measure, media_slot, Client, LossDirection, NetPair};
+
+/// The server's peer timeout and the client's no-data timeout (defaults).
+const TIMEOUT_MS: i64 = 10_000;
+/// SPEC §3: T6 and T8 are 10 s after the last data, ± 0.5 s here.
+const TOLERANCE_MS: i64 = 500;
+/// UID 1 sends an Opus packet every 20 ms (and video at 30 fps), so its last
+/// packet before a cut left at most this long before the cut began.
+const SEND_GAP_MS: i64 = 20;
+/// Slack for a packet already on its way when the cut began: the veth, the
+/// SFU and UID 2's socket, all on one machine.
+const TRANSIT_MS: i64 = 50;
+/// The client pings the server every 250 ms.
+const PING_INTERVAL_MS: i64 = 250;
+
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
+
+/// Waits until UID 2 decodes UID 1's video, and returns a report that shows
+/// steady progress (the second one with frames).
+#[track_caller]
+fn wait_steady_video(uid2: &Client) -> VideoStats {
+    let first = wait_video_progress(uid2, 1, 0, 0, Duration::from_secs(5));
+    wait_video_progress(
+        uid2,
+        1,
+        first.index + 1,
+        first.frames_decoded,
+        Duration::from_secs(3),
+    )
+}
+
+#[track_caller]
+fn ok_or_dump(c: &Client, what: &str, res: Result<(), String>) {
+    if let Err(e) = res {
+        panic!("{what}: {e}\n{}", c.log().dump());
+    }
+}
+
+/// The 5 s cut; with `strict`, every frame decoded after the restore must
+/// also carry a new, higher stamp (no picture decoded against a reference
+/// frame lost in the cut).
+fn five_second_cut(name: &str, strict: bool) {
+    let _slot = media_slot();
+    let Some(mut p) = NetPair::start(name, true) else {
+        return;
+    };
+    wait_steady_video(&p.uid2);
+    let m2 = p.uid2.mark();
+
+    let cut = p.net.cut_silent();
+    let down = p.uid1.wait_state("CONNECTING", Duration::from_secs(6));
+    assert_eq!(down.str("reason"), Some("INTERRUPTED"), "{down}");
+    sleep_until(cut.at + Duration::from_secs(5));
+    let at_restore = p.uid2.mark();
+    let restore = p.net.restore();
+
+    // The report before the restore shows the cut: nothing decoded in its
+    // last second.
+    let prev = last_video_before(&p.uid2, 1, at_restore).expect("video reports during the cut");
+    assert!(
+        prev.fps == 0.0 && prev.ts >= cut.at_unix_ms + 2000,
+        "uid 2 was still decoding uid 1's video 5 s into the cut: {prev:?}\n{}",
+        p.uid2.log().dump()
+    );
+    // Decoding resumes: the first report after the restore with more frames
+    // decoded (the limit applies to this). The first correct picture (a
+    // frame with a higher stamp) is measured too, and bounded in the strict
+    // variant: frames decoded against a reference lost in the cut come first.
+    let any = wait_video_progress(
+        &p.uid2,
+        1,
+        at_restore,
+        prev.frames_decoded,
+        Duration::from_secs(5),
+    );
+    let resumed = wait_video(
+        &p.uid2,
+        1,
+        at_restore,
+        "a frame with a higher stamp after the restore",
+        Duration::from_secs(5),
+        |s| s.last_frame_no > prev.last_frame_no,
+    );
+    let before_any = last_video_before(&p.uid2, 1, any.index).unwrap_or(prev.clone());
+    let any_est = decode_start_estimate_ms(&any, any.frames_decoded - before_any.frames_decoded)
+        .max(restore.before_unix_ms);
+    let before_resumed = last_video_before(&p.uid2, 1, resumed.index).unwrap_or(prev.clone());
+    let good_est =
+        decode_start_estimate_ms(&resumed, good_frames_between(&before_resumed, &resumed))
+            .max(restore.before_unix_ms);
+    let to_media = any_est - restore.at_unix_ms;
+    let to_report = any.ts - restore.at_unix_ms;
+    let to_correct = good_est - restore.at_unix_ms;
+    measure("restore_to_media_ms", to_media);
+    measure("restore_to_media_report_ms", to_report);
+    measure("restore_to_correct_video_ms", to_correct);
+    measure(
+        "restore_to_correct_video_report_ms",
+        resumed.ts - restore.at_unix_ms,
+    );
+    assert!(
+        to_media <= 1500,
+        "uid 2 decoded uid 1's video again about {to_media} ms after the restore (limit 1500): \
+         {before_any:?} -> {any:?}\n{}",
+        p.uid2.log().dump()
+    );
+    assert!(
+        to_report <= 1500 + STATS_PERIOD_MS,
+        "the first report of decoding after the restore came {to_report} ms after it \
+         (limit 1500 + one {STATS_PERIOD_MS} ms period)"
+    );
+    if strict {
+        assert!(
+            to_correct <= 1500,
+            "the first correct picture of uid 1 came about {to_correct} ms after the restore \
+             (limit 1500): {before_resumed:?} -> {resumed:?}"
+        );
+    }
+
+    // The frame counter continues: same track, higher numbers, no restart.
+    let (before_no, after_no) = (
+        prev.last_frame_no.unwrap_or(0),
+        resumed.last_frame_no.unwrap_or(0),
+    );
+    measure("frame_no_before_cut", before_no);
+    measure("frame_no_after_restore", after_no);
+    let outage_frames = (resumed.ts - prev.ts + 5000) as f64 * SYNTHETIC_FPS / 1000.0;
+    println!(
+        "frame numbers jumped by {} over the outage (about {outage_frames:.0} frames at 30 fps)",
+        after_no.saturating_sub(before_no)
+    );
+    let later = wait_video(
+        &p.uid2,
+        1,
+        resumed.index + 1,
+        "the frame counter advancing further",
+        Duration::from_secs(3),
+        |s| s.last_frame_no > resumed.last_frame_no,
+    );
+    let video: Vec<_> = video_stats(&p.uid2.events(), 1)
+        .into_iter()
+        .filter(|s| s.index <= later.index)
+        .collect();
+    ok_or_dump(
+        &p.uid2,
+        "uid 1's video across the cut",
+        check_video_counters(&video),
+    );
+    let broken = broken_frames(&video);
+    measure("broken_frames_after_5s_cut", broken);
+    measure(
+        "frames_missing_across_5s_cut",
+        later.frames_missing.unwrap_or(0) - prev.frames_missing.unwrap_or(0),
+    );
+    if strict {
+        ok_or_dump(
+            &p.uid2,
+            "uid 1's video across the cut (every decoded frame a correct picture)",
+            check_video_in_order(&video),
+        );
+    }
+    let audio_back = p.uid2.wait_for_from(
+        at_restore,
+        "an audio report with sound after the restore",
+        Duration::from_secs(3),
+        |e| {
+            e.is_peer("media-stats", 1)
+                && e.str("kind") == Some("audio")
+                && e.u64("audioLevel").unwrap_or(0) > 0
+        },
+    );
+    measure(
+        "restore_to_audio_report_ms",
+        audio_back.ts - restore.at_unix_ms,
+    );
+
+    let back = p.uid1.wait_state("CONNECTED", Duration::from_secs(1));
+    assert_eq!(back.str("reason"), Some("RECONNECT_SUCCESS"), "{back}");
+    assert!(
+        !p.uid2.events_since(m2).iter().any(|e| {
+            e.is_peer("stream-removed", 1)
+                || e.is_peer("peer-leave", 1)
+                || e.is_peer("stream-added", 1)
+        }),
+        "uid 2 removed or re-added uid 1's stream during a resumed 5 s cut\n{}",
+        p.uid2.log().dump()
+    );
+    p.assert_legal_transitions();
+}
+
+#[test]
+fn five_second_cut_video_resumes_within_1_5_s_and_the_counter_continues() {
+    five_second_cut("media_five_second_cut", false);
+}
+
+/// The same cut, also requiring that the first correct picture (a higher
+/// stamp) comes within 1.5 s of the restore and that no frame is decoded
+/// against a reference lost in the cut. Fails today: the client's receive
+/// pipeline learns that the reassembler gave up a frame only from the track's
+/// once-a-second statistics, so until then it decodes the following delta
+/// frames into wrong pictures, and asks for the keyframe that repairs them up
+/// to a second late (correct pictures resume 1.0-1.7 s after the restore).
+#[test]
+#[ignore = "known client bug: after a lost frame, delta frames are decoded into wrong pictures and the keyframe is requested only at the next 1 s stats tick"]
+fn five_second_cut_decodes_no_broken_frames() {
+    five_second_cut("media_five_second_cut_strict", true);
+}
+
+/// How the last-packet time is bounded: UID 1 sends an Opus packet every 20 ms
+/// and video at 30 fps, and nothing from it gets through once `nft` has
+/// returned (`cut.at`). The rule went in somewhere in `[cut.before, cut.at]`,
+/// so UID 1's last packet left in `[cut.before − 20 ms, cut.at]` and reached
+/// UID 2 at most `TRANSIT_MS` later. `stream-removed {NO_DATA}` is due 10 s
+/// after that, ± 0.5 s; the error is reported against the middle of the
+/// last-packet interval. (The client notes packet arrival at most every
+/// 100 ms per track, and a `peer-leave` that comes first — the server's own
+/// 10 s are counted from the last 250 ms ping — removes the stream at once
+/// with `NO_DATA`; both stay inside the tolerance, and show in the error.)
+fn fifteen_second_cut(name: &str, peer_timeout_ms: Option<i64>) {
+    let _slot = media_slot();
+    let Some(mut p) = NetPair::start_with(name, true, peer_timeout_ms.map(|t| t as u64)) else {
+        return;
+    };
+    let peer_timeout = peer_timeout_ms.unwrap_or(TIMEOUT_MS);
+    wait_steady_video(&p.uid2);
+    let m2 = p.uid2.mark();
+
+    let cut = p.net.cut_silent();
+    let removed = p.uid2.wait_for_from(
+        m2,
+        "stream-removed {uid: 1}",
+        Duration::from_millis(12_000),
+        |e| e.is_peer("stream-removed", 1),
+    );
+    assert_eq!(removed.str("reason"), Some("NO_DATA"), "{removed}");
+    let last_lo = cut.before_unix_ms - SEND_GAP_MS;
+    let last_hi = cut.at_unix_ms + TRANSIT_MS;
+    let (lo, hi) = (
+        last_lo + TIMEOUT_MS - TOLERANCE_MS,
+        last_hi + TIMEOUT_MS + TOLERANCE_MS,
+    );
+    let mid = (cut.before_unix_ms - SEND_GAP_MS + cut.at_unix_ms) / 2 + TIMEOUT_MS;
+    measure("stream_removed_after_cut_ms", removed.ts - cut.at_unix_ms);
+    measure("no_data_timing_error_ms", removed.ts - mid);
+    assert!(
+        (lo..=hi).contains(&removed.ts),
+        "stream-removed {{NO_DATA}} at {} ms after the cut; due 10 s ± 0.5 s after the last \
+         packet, which arrived in [{}, {}] ms relative to the cut, i.e. within [{}, {}] ms",
+        removed.ts - cut.at_unix_ms,
+        last_lo - cut.at_unix_ms,
+        last_hi - cut.at_unix_ms,
+        lo - cut.at_unix_ms,
+        hi - cut.at_unix_ms
+    );
+    let leave = p.uid2.wait_for_from(
+        m2,
+        "peer-leave {uid: 1}",
+        Duration::from_millis((peer_timeout - TIMEOUT_MS + 3000) as u64),
+        |e| e.is_peer("peer-leave", 1),
+    );
+    assert_eq!(leave.str("reason"), Some("SERVER_TIMEOUT"), "{leave}");
+    assert!(
+        leave.index > removed.index,
+        "peer-leave came before stream-removed {{NO_DATA}}: {leave} / {removed}"
+    );
+    // The server counts from the last ping (every 250 ms) it got.
+    let after_cut = leave.ts - cut.at_unix_ms;
+    measure("peer_leave_after_cut_ms", after_cut);
+    assert!(
+        (peer_timeout - PING_INTERVAL_MS - TOLERANCE_MS..=peer_timeout + TOLERANCE_MS)
+            .contains(&after_cut),
+        "peer-leave {{SERVER_TIMEOUT}} {after_cut} ms after the cut (server timeout {peer_timeout} ms)"
+    );
+
+    sleep_until(cut.at + Duration::from_secs(15));
+    let at_restore = p.uid2.mark();
+    let restore = p.net.restore();
+    let back = p.uid1.wait_state("CONNECTED", Duration::from_secs(3));
+    assert_eq!(back.str("reason"), Some("RECONNECT_SUCCESS"), "{back}");
+
+    let online = p.uid2.wait_for_from(
+        at_restore,
+        "peer-online {uid: 1}",
+        Duration::from_secs(3),
+        |e| e.is_peer("peer-online", 1),
+    );
+    let added = p.uid2.wait_for_from(
+        online.index,
+        "stream-added {uid: 1} after its peer-online",
+        Duration::from_secs(3),
+        |e| e.is_peer("stream-added", 1),
+    );
+    assert!(
+        added.bool("audio") == Some(true) && added.bool("video") == Some(true),
+        "{added}"
+    );
+    measure("restore_to_stream_added_ms", added.ts - restore.at_unix_ms);
+    // Frames flowing again: decoding in the last second, then a report with
+    // a higher frame number and more frames.
+    let a = wait_video(
+        &p.uid2,
+        1,
+        added.index,
+        "video decoding again after the rejoin",
+        Duration::from_secs(4),
+        |s| s.fps > 0.0,
+    );
+    let b = wait_video(
+        &p.uid2,
+        1,
+        a.index + 1,
+        "uid 1's frame counter advancing after the rejoin",
+        Duration::from_secs(3),
+        |s| s.last_frame_no > a.last_frame_no && s.frames_decoded > a.frames_decoded,
+    );
+    measure("restore_to_media_report_ms", a.ts - restore.at_unix_ms);
+    let video: Vec<_> = video_stats(&p.uid2.events(), 1)
+        .into_iter()
+        .filter(|s| s.index > added.index && s.index <= b.index)
+        .collect();
+    ok_or_dump(
+        &p.uid2,
+        "uid 1's video after the rejoin",
+        check_video_in_order(&video),
+    );
+    p.uid2.wait_for_from(
+        added.index,
+        "an audio report with sound after the rejoin",
+        Duration::from_secs(3),
+        |e| {
+            e.is_peer("media-stats", 1)
+                && e.str("kind") == Some("audio")
+                && e.u64("audioLevel").unwrap_or(0) > 0
+        },
+    );
+    p.assert_legal_transitions();
+}
+
+#[test]
+fn fifteen_second_cut_no_data_then_peer_leave_then_media_again() {
+    fifteen_second_cut("media_fifteen_second_cut", None);
+}
+
+/// The same with the server's peer timeout at 12 s: at the defaults the
+/// server's `peer-leave` (10 s after the last ping) and the client's own 10 s
+/// no-data timer fall within ~0.1 s of each other, and a `peer-leave` that
+/// comes first removes the stream by itself. Here `stream-removed {NO_DATA}`
+/// can only come from the client's no-data timer, 2 s before the `peer-leave`.
+#[test]
+fn no_data_timer_removes_the_stream_before_the_server_timeout() {
+    fifteen_second_cut("media_no_data_timer", Some(12_000));
+}
+
+/// The loss is applied in both directions of UID 1's veth: its media (and
+/// everything else it sends) and what it receives (RTCP feedback such as
+/// NACK and PLI, and signalling). The effective loss is counted by the
+/// nftables rules themselves; a 3 s window at 0 % before it gives UID 1's
+/// normal packet rate, to compare with the rate under loss (retransmissions).
+/// With `strict`, the uplink packet rate under 20 % loss must stay below
+/// twice the normal rate.
+fn random_loss(name: &str, strict: bool) {
+    let _slot = media_slot();
+    let Some(mut p) = NetPair::start(name, true) else {
+        return;
+    };
+    let steady = wait_steady_video(&p.uid2);
+    let baseline = p.net.start_loss(0, LossDirection::Both);
+    sleep_until(baseline.at + Duration::from_secs(3));
+    let (baseline_end, normal) = p.net.stop_loss();
+    let normal_rate =
+        normal.egress_total as f64 / (baseline_end.before - baseline.at).as_secs_f64();
+    let (m1, m2) = (p.uid1.mark(), p.uid2.mark());
+
+    let loss = p.net.start_loss(20, LossDirection::Both);
+    sleep_until(loss.at + Duration::from_secs(20));
+    let at_end = p.uid2.mark();
+    let (end, counters) = p.net.stop_loss();
+    measure(
+        "effective_loss_egress_pct",
+        format!("{:.1}", counters.egress_pct()),
+    );
+    measure(
+        "effective_loss_ingress_pct",
+        format!("{:.1}", counters.ingress_pct()),
+    );
+    println!("loss counters: {counters:?}");
+    let loss_rate = counters.egress_total as f64 / (end.before - loss.at).as_secs_f64();
+    measure("uplink_packets_per_s_normal", format!("{normal_rate:.0}"));
+    measure("uplink_packets_per_s_under_loss", format!("{loss_rate:.0}"));
+    measure(
+        "uplink_packet_rate_factor_under_loss",
+        format!("{:.2}", loss_rate / normal_rate),
+    );
+    assert!(
+        counters.egress_total >= 1000 && (15.0..=25.0).contains(&counters.egress_pct()),
+        "the loss rule did not do what it should: {counters:?}"
+    );
+
+    // Reports whose whole second lies inside the loss.
+    let events = p.uid2.events();
+    let inside = |ts: i64| ts >= loss.at_unix_ms + STATS_PERIOD_MS && ts <= end.before_unix_ms;
+    let audio: Vec<_> = audio_stats(&events, 1)
+        .into_iter()
+        .filter(|a| inside(a.ts))
+        .collect();
+    let audible = audio
+        .iter()
+        .filter(|a| a.audio_level.unwrap_or(0) > 0)
+        .count();
+    measure(
+        "audio_reports_with_sound_during_loss",
+        format!("{audible}/{}", audio.len()),
+    );
+    // A silent report right after a loud volume-indicator points at the
+    // level meter, not at the audio: the client's media-stats and
+    // volume-indicator both read and reset the same peak.
+    let all_levels = volume_levels(&events, 1);
+    for a in audio.iter().filter(|a| a.audio_level.unwrap_or(0) == 0) {
+        let before = all_levels.iter().rfind(|(i, _, _)| *i < a.index);
+        let after = all_levels.iter().find(|(i, _, _)| *i > a.index);
+        println!(
+            "audioLevel 0 at {} (framesDecoded {}): volume-indicator before {:?} ms / level {:?}, \
+             after {:?} ms / level {:?}",
+            a.ts,
+            a.frames_decoded,
+            before.map(|b| a.ts - b.1),
+            before.map(|b| b.2),
+            after.map(|b| b.1 - a.ts),
+            after.map(|b| b.2),
+        );
+    }
+    assert!(
+        audio.len() >= 15 && audible * 4 >= audio.len() * 3,
+        "audio under 20 % loss: {audible} of {} reports had sound (need 75 %)\n{audio:?}",
+        audio.len()
+    );
+    if let (Some(a0), Some(an)) = (audio.first(), audio.last()) {
+        let fps =
+            (an.frames_decoded - a0.frames_decoded) as f64 * 1000.0 / (an.ts - a0.ts).max(1) as f64;
+        measure("audio_frames_per_s_during_loss", format!("{fps:.1}"));
+        measure(
+            "audio_packets_lost_during_loss",
+            an.packets_lost - a0.packets_lost,
+        );
+    }
+    let levels: Vec<_> = volume_levels(&events, 1)
+        .into_iter()
+        .filter(|(_, ts, _)| inside(*ts))
+        .collect();
+    let loud = levels.iter().filter(|(_, _, l)| *l > 0).count();
+    measure(
+        "volume_indicator_with_sound_during_loss",
+        format!("{loud}/{}", levels.len()),
+    );
+
+    // Video during the loss: from the last report before it to the last one
+    // inside it.
+    let video = video_stats(&events, 1);
+    let s = video
+        .iter()
+        .rfind(|v| v.ts <= loss.before_unix_ms)
+        .cloned()
+        .unwrap_or(steady);
+    let q = video
+        .iter()
+        .rfind(|v| v.ts <= end.before_unix_ms)
+        .cloned()
+        .expect("video reports during the loss");
+    // Sent: the frame numbers the sender stamped in between (the newest
+    // decoded one is at most a frame or two behind the sender), and the
+    // nominal 30 fps. Decoded: every frame, and the correct ones (a new,
+    // higher stamp; the rest are pictures decoded against a lost reference).
+    let decoded = q.frames_decoded - s.frames_decoded;
+    let good = good_frames_between(&s, &q);
+    let numbered = q.frames_sent().saturating_sub(s.frames_sent());
+    let nominal = (q.ts - s.ts) as f64 * SYNTHETIC_FPS / 1000.0;
+    measure("video_frames_sent_during_loss", numbered);
+    measure(
+        "video_decoded_ratio_during_loss",
+        format!("{:.3}", decoded as f64 / numbered.max(1) as f64),
+    );
+    measure(
+        "video_correct_frame_ratio_during_loss",
+        format!("{:.3}", good as f64 / numbered.max(1) as f64),
+    );
+    measure(
+        "video_decoded_ratio_during_loss_vs_30fps",
+        format!("{:.3}", decoded as f64 / nominal),
+    );
+    let window: Vec<_> = video
+        .iter()
+        .filter(|v| v.index >= s.index && v.index <= q.index)
+        .cloned()
+        .collect();
+    measure("video_broken_frames_during_loss", broken_frames(&window));
+    measure(
+        "video_packets_lost_during_loss",
+        q.packets_lost - s.packets_lost,
+    );
+    let stalls = video
+        .iter()
+        .filter(|v| v.ts > s.ts && v.ts <= q.ts && v.fps == 0.0)
+        .count();
+    measure("video_reports_without_frames_during_loss", stalls);
+
+    // Video recovers: progress after the loss stopped, then a full second at
+    // (nearly) full rate.
+    let base = last_video_before(&p.uid2, 1, at_end).unwrap_or_else(|| q.clone());
+    let progress = wait_video_progress(
+        &p.uid2,
+        1,
+        at_end,
+        base.frames_decoded,
+        Duration::from_secs(4),
+    );
+    measure(
+        "loss_end_to_video_progress_report_ms",
+        progress.ts - end.at_unix_ms,
+    );
+    let full = wait_video(
+        &p.uid2,
+        1,
+        at_end,
+        "a full second of video at >= 25 fps after the loss",
+        Duration::from_secs(6),
+        |v| v.ts >= end.at_unix_ms + STATS_PERIOD_MS && v.fps >= 25.0,
+    );
+    measure(
+        "loss_end_to_video_full_rate_report_ms",
+        full.ts - end.at_unix_ms,
+    );
+    assert!(
+        full.ts - end.at_unix_ms <= 5000,
+        "video back at full rate only {} ms after the loss",
+        full.ts - end.at_unix_ms
+    );
+    assert!(
+        full.last_frame_no > q.last_frame_no,
+        "frame numbers did not advance past the loss: {q:?} -> {full:?}"
+    );
+    // And the second after it is all correct pictures.
+    let next = wait_video(
+        &p.uid2,
+        1,
+        full.index + 1,
+        "the report after",
+        Duration::from_secs(2),
+        |_| true,
+    );
+    let good = good_frames_between(&full, &next);
+    measure("video_correct_fps_after_loss", good);
+    assert!(
+        good >= 25,
+        "only {good} correct frames in the second after video came back: {full:?} -> {next:?}"
+    );
+
+    // Nothing was removed or left, during the loss or right after it.
+    p.uid2.expect_none_until(
+        m2,
+        "stream-removed / peer-leave of uid 1 under 20 % loss",
+        Instant::now().max(end.at + Duration::from_secs(3)),
+        |e| e.is_peer("stream-removed", 1) || e.is_peer("peer-leave", 1),
+    );
+    let interruptions = p
+        .uid1
+        .events_since(m1)
+        .iter()
+        .filter(|e| e.is_state("CONNECTING"))
+        .count();
+    measure("uid1_interruptions_during_loss", interruptions);
+    let reconnecting = p
+        .uid2
+        .events_since(m2)
+        .iter()
+        .filter(|e| e.is_peer("peer-reconnecting", 1))
+        .count();
+    measure("uid2_peer_reconnecting_during_loss", reconnecting);
+    p.assert_legal_transitions();
+    if strict {
+        assert!(
+            loss_rate <= 2.0 * normal_rate,
+            "under 20 % loss uid 1 sent {loss_rate:.0} packets/s, {:.1} times its normal \
+             {normal_rate:.0}/s: retransmissions far beyond the lost share",
+            loss_rate / normal_rate
+        );
+    }
+}
+
+#[test]
+fn twenty_percent_loss_audio_keeps_decoding_video_recovers_nothing_removed() {
+    random_loss("media_random_loss", false);
+}
+
+/// The same loss, also bounding the uplink packet rate. Fails today: under
+/// 20 % loss UID 1 sends 3-5 times its normal packet rate, for a few seconds
+/// after the loss too, and UID 2 receives the same video packet many times
+/// (its SRTP layer drops the copies as replays).
+#[test]
+#[ignore = "known bug: NACK/RTX retransmission storm under loss (uplink packet rate x3-5)"]
+fn twenty_percent_loss_does_not_multiply_uplink_traffic() {
+    random_loss("media_random_loss_strict", true);
+}
