@@ -146,6 +146,39 @@ pub fn volume_levels(events: &[Event], uid: u32) -> Vec<(usize, i64, u64)> {
         .collect()
 }
 
+/// How close before an audio report a `volume-indicator` must be to count as
+/// the same pass of the client's report loop.
+pub const SAME_PASS_MS: i64 = 30;
+
+/// Splits the audio reports in `reports` with `audioLevel` 0 (or none) into
+/// those the client's shared level meter explains, and the rest (returned).
+///
+/// The client's `media-stats` `audioLevel` and its `volume-indicator` read
+/// *and reset* the same peak meter (`LevelMeter::take` in both reports of
+/// `tether-client`'s receive pipeline), so `audioLevel` is the peak since the
+/// last `volume-indicator` (0-250 ms), not over the last second; when both
+/// reports fall in the same pass of the report loop (volume first), the
+/// media-stats line says 0 although the tone is playing. Such a report comes
+/// within [`SAME_PASS_MS`] after a `volume-indicator` that has a non-zero level
+/// for the same uid: it is counted as explained. Any other zero is silence.
+pub fn silent_audio_reports(
+    events: &[Event],
+    uid: u32,
+    reports: &[AudioStats],
+) -> (Vec<AudioStats>, usize) {
+    let levels = volume_levels(events, uid);
+    let mut unexplained = Vec::new();
+    let mut explained = 0;
+    for a in reports.iter().filter(|a| a.audio_level.unwrap_or(0) == 0) {
+        let before = levels.iter().rfind(|(i, _, _)| *i < a.index);
+        match before {
+            Some((_, ts, level)) if *level > 0 && a.ts - ts <= SAME_PASS_MS => explained += 1,
+            _ => unexplained.push(a.clone()),
+        }
+    }
+    (unexplained, explained)
+}
+
 /// The `p`-th percentile (0–100, nearest rank) of `values`.
 pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
     if values.is_empty() {
@@ -363,6 +396,22 @@ mod tests {
         assert_eq!(percentile(&[3.0, 1.0, 2.0, 4.0], 50.0), Some(2.0));
         assert_eq!(percentile(&[3.0, 1.0, 2.0, 4.0], 95.0), Some(4.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn zero_levels_right_after_a_loud_volume_indicator_are_explained() {
+        let log = EventLog::new("t");
+        log.push_line(r#"{"ts":1000,"event":"volume-indicator","levels":[{"uid":1,"level":70}]}"#);
+        log.push_line(r#"{"ts":1002,"event":"media-stats","uid":1,"kind":"audio","framesDecoded":50,"fps":50.0,"packetsLost":0,"audioLevel":0}"#);
+        log.push_line(r#"{"ts":1900,"event":"volume-indicator","levels":[{"uid":1,"level":0}]}"#);
+        log.push_line(r#"{"ts":2002,"event":"media-stats","uid":1,"kind":"audio","framesDecoded":60,"fps":50.0,"packetsLost":0,"audioLevel":0}"#);
+        log.push_line(r#"{"ts":3002,"event":"media-stats","uid":1,"kind":"audio","framesDecoded":110,"fps":50.0,"packetsLost":0,"audioLevel":60}"#);
+        let events = log.snapshot();
+        let audio = audio_stats(&events, 1);
+        let (silent, explained) = silent_audio_reports(&events, 1, &audio);
+        assert_eq!(explained, 1);
+        assert_eq!(silent.len(), 1);
+        assert_eq!(silent[0].ts, 2002);
     }
 
     #[test]

@@ -30,8 +30,9 @@ use std::time::{Duration, Instant};
 
 use tether_tests::media::{
     audio_stats, broken_frames, check_video_counters, check_video_in_order,
-    decode_start_estimate_ms, good_frames_between, last_video_before, video_stats, volume_levels,
-    wait_video, wait_video_progress, VideoStats, STATS_PERIOD_MS, SYNTHETIC_FPS,
+    decode_start_estimate_ms, good_frames_between, last_video_before, silent_audio_reports,
+    video_stats, volume_levels, wait_video, wait_video_progress, VideoStats, STATS_PERIOD_MS,
+    SYNTHETIC_FPS,
 };
 use tether_tests::{measure, media_slot, Client, LossDirection, NetPair};
 
@@ -450,7 +451,14 @@ fn random_loss(name: &str, strict: bool) {
     );
     // A silent report right after a loud volume-indicator points at the
     // level meter, not at the audio: the client's media-stats and
-    // volume-indicator both read and reset the same peak.
+    // volume-indicator both read and reset the same peak (see
+    // `silent_audio_reports`).
+    let (silent, explained) = silent_audio_reports(&events, 1, &audio);
+    measure(
+        "audio_level_zero_after_volume_indicator_during_loss",
+        explained,
+    );
+    measure("audio_silent_reports_during_loss", silent.len());
     let all_levels = volume_levels(&events, 1);
     for a in audio.iter().filter(|a| a.audio_level.unwrap_or(0) == 0) {
         let before = all_levels.iter().rfind(|(i, _, _)| *i < a.index);
