@@ -35,6 +35,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn port_from_env() -> u16 {
     match std::env::var(PORT_ENV) {
         Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            // Read before logging is set up: say it on stderr too.
+            eprintln!("tether-app: {PORT_ENV}={v:?} is not a port number; using {DEFAULT_PORT}");
             warn!(value = %v, "{PORT_ENV} is not a port number; using {DEFAULT_PORT}");
             DEFAULT_PORT
         }),
