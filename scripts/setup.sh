@@ -41,6 +41,7 @@ APT_PACKAGES=(
 # Cargo tools: "binary crate" pairs, installed from crates.io only when missing.
 CARGO_TOOLS=(
     "cargo-nextest cargo-nextest"
+    "cargo-fuzz cargo-fuzz"
 )
 
 SUDO=()

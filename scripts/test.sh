@@ -44,3 +44,11 @@ fi
 step "cargo nextest run"
 # Profile in .config/nextest.toml: slow tests time out instead of hanging, no retries.
 cargo nextest run --workspace --no-fail-fast "$@"
+
+step "quick benchmarks (tether-bench --quick; report: target/tether-bench/BENCHMARKS.quick.md)"
+# Prints the figures; fails only on gross failures (e.g. a client that never
+# reconnected), never on a missed goal. Full runs: see BENCHMARKS.md.
+target/debug/tether-bench --quick
+
+step "brief fuzzing (scripts/fuzz.sh, ${TETHER_FUZZ_SECONDS:-20} s per target)"
+scripts/fuzz.sh "${TETHER_FUZZ_SECONDS:-20}"
