@@ -156,11 +156,12 @@ pub const SAME_PASS_MS: i64 = 30;
 /// The client's `media-stats` `audioLevel` and its `volume-indicator` read
 /// *and reset* the same peak meter (`LevelMeter::take` in both reports of
 /// `tether-client`'s receive pipeline), so `audioLevel` is the peak since the
-/// last `volume-indicator` (0-250 ms), not over the last second; when both
-/// reports fall in the same pass of the report loop (volume first), the
-/// media-stats line says 0 although the tone is playing. Such a report comes
-/// within [`SAME_PASS_MS`] after a `volume-indicator` that has a non-zero level
-/// for the same uid: it is counted as explained. Any other zero is silence.
+/// last `volume-indicator` (0-250 ms), not over the last second, and a
+/// `volume-indicator` right after a `media-stats` line covers only the time
+/// since that line. When the two fall within one 20 ms playout tick, the later
+/// one says 0 although the tone is playing. Such a zero comes within
+/// [`SAME_PASS_MS`] after the other report with a non-zero level for the same
+/// uid: it is counted as explained. Any other zero is silence.
 pub fn silent_audio_reports(
     events: &[Event],
     uid: u32,
@@ -174,6 +175,30 @@ pub fn silent_audio_reports(
         match before {
             Some((_, ts, level)) if *level > 0 && a.ts - ts <= SAME_PASS_MS => explained += 1,
             _ => unexplained.push(a.clone()),
+        }
+    }
+    (unexplained, explained)
+}
+
+/// The zero entries among `levels` (from [`volume_levels`] for `uid`) that
+/// the shared level meter does not explain (see [`silent_audio_reports`]: a
+/// zero within [`SAME_PASS_MS`] after an audio `media-stats` line of the same
+/// uid with a non-zero `audioLevel` is explained), and the number explained.
+pub fn silent_volume_levels(
+    events: &[Event],
+    uid: u32,
+    levels: &[(usize, i64, u64)],
+) -> (Vec<(usize, i64, u64)>, usize) {
+    let audio = audio_stats(events, uid);
+    let mut unexplained = Vec::new();
+    let mut explained = 0;
+    for l in levels.iter().filter(|l| l.2 == 0) {
+        let before = audio.iter().rfind(|a| a.index < l.0);
+        match before {
+            Some(a) if a.audio_level.unwrap_or(0) > 0 && l.1 - a.ts <= SAME_PASS_MS => {
+                explained += 1;
+            }
+            _ => unexplained.push(*l),
         }
     }
     (unexplained, explained)
@@ -412,6 +437,14 @@ mod tests {
         assert_eq!(explained, 1);
         assert_eq!(silent.len(), 1);
         assert_eq!(silent[0].ts, 2002);
+        let levels = volume_levels(&events, 1);
+        let (silent, explained) = silent_volume_levels(&events, 1, &levels);
+        assert_eq!((silent.len(), explained), (1, 0), "{silent:?}");
+        log.push_line(r#"{"ts":3010,"event":"volume-indicator","levels":[{"uid":1,"level":0}]}"#);
+        let events = log.snapshot();
+        let levels = volume_levels(&events, 1);
+        let (silent, explained) = silent_volume_levels(&events, 1, &levels);
+        assert_eq!((silent.len(), explained), (1, 1), "{silent:?}");
     }
 
     #[test]
