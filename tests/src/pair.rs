@@ -10,6 +10,7 @@ use crate::measure::measure;
 use crate::netns::NetFixture;
 use crate::scenario::Scenario;
 use crate::server::{mint_token, write_secret, Auth, Server, ServerOpts};
+use crate::slots::{media_slot, MediaSlot};
 
 /// The channel the pair joins.
 pub const CHANNEL: &str = "timeline";
@@ -19,7 +20,8 @@ pub const JOIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Server + UID 1 (client namespace) + UID 2 (server namespace).
 ///
-/// Fields drop in order: clients, server, namespaces, then the log directory.
+/// Fields drop in order: clients, server, namespaces, the log directory, then
+/// the media slot.
 pub struct NetPair {
     /// UID 1, in the client namespace (the one whose network is cut).
     pub uid1: Client,
@@ -35,6 +37,9 @@ pub struct NetPair {
     pub secret: PathBuf,
     /// Logs.
     pub sc: Scenario,
+    /// The media slot held while the pair runs (see [`crate::slots`]): every
+    /// pair carries real media, so only a few run at once.
+    _slot: MediaSlot,
 }
 
 /// Which side a client runs on.
@@ -58,6 +63,7 @@ impl NetPair {
     /// Like [`NetPair::start`] with a `--peer-timeout-ms` for the server.
     #[track_caller]
     pub fn start_with(name: &str, publish: bool, peer_timeout_ms: Option<u64>) -> Option<NetPair> {
+        let slot = media_slot();
         let sc = Scenario::new(name);
         let net = NetFixture::new(name)?;
         assert!(
@@ -107,6 +113,7 @@ impl NetPair {
             net,
             secret,
             sc,
+            _slot: slot,
         })
     }
 

@@ -4,7 +4,8 @@
 //! that encodes and decodes 640×360 VP8 at 30 fps (debug builds) uses about a
 //! third of a core per publisher/subscriber pair; on a 2-core machine a
 //! handful of them at once starve each other, and the media timings they
-//! measure become the scheduler's. So such scenarios take one of
+//! measure become the scheduler's. So such scenarios (every
+//! [`crate::NetPair`], and the loopback media scenarios) take one of
 //! [`MEDIA_SLOTS`] slots first: an exclusive `flock` on one of the files
 //! `target/tether-test-logs/.media-slot-N.lock`, released when the returned
 //! guard drops (or the process dies).
@@ -18,7 +19,7 @@ use crate::measure::measure;
 
 /// How many media-heavy scenarios run at once (`TETHER_MEDIA_SLOTS`
 /// overrides it).
-pub const MEDIA_SLOTS: usize = 2;
+pub const MEDIA_SLOTS: usize = 3;
 
 /// A held slot; dropping it frees the slot.
 pub struct MediaSlot {

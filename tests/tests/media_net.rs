@@ -34,7 +34,7 @@ use tether_tests::media::{
     video_stats, volume_levels, wait_video, wait_video_progress, VideoStats, STATS_PERIOD_MS,
     SYNTHETIC_FPS,
 };
-use tether_tests::{measure, media_slot, Client, LossDirection, NetPair};
+use tether_tests::{measure, Client, LossDirection, NetPair};
 
 /// The server's peer timeout and the client's no-data timeout (defaults).
 const TIMEOUT_MS: i64 = 10_000;
@@ -78,7 +78,6 @@ fn ok_or_dump(c: &Client, what: &str, res: Result<(), String>) {
 /// also carry a new, higher stamp (no picture decoded against a reference
 /// frame lost in the cut).
 fn five_second_cut(name: &str, strict: bool) {
-    let _slot = media_slot();
     let Some(mut p) = NetPair::start(name, true) else {
         return;
     };
@@ -255,7 +254,6 @@ fn five_second_cut_decodes_no_broken_frames() {
 /// 10 s are counted from the last 250 ms ping — removes the stream at once
 /// with `NO_DATA`; both stay inside the tolerance, and show in the error.)
 fn fifteen_second_cut(name: &str, peer_timeout_ms: Option<i64>) {
-    let _slot = media_slot();
     let Some(mut p) = NetPair::start_with(name, true, peer_timeout_ms.map(|t| t as u64)) else {
         return;
     };
@@ -397,7 +395,6 @@ fn no_data_timer_removes_the_stream_before_the_server_timeout() {
 /// With `strict`, the uplink packet rate under 20 % loss must stay below
 /// twice the normal rate.
 fn random_loss(name: &str, strict: bool) {
-    let _slot = media_slot();
     let Some(mut p) = NetPair::start(name, true) else {
         return;
     };
