@@ -277,6 +277,7 @@ impl CallMedia {
                 kind,
                 payload,
                 rtp_timestamp,
+                after_loss,
                 ..
             } => {
                 if let Some(recv) = &self.recv {
@@ -285,6 +286,7 @@ impl CallMedia {
                         kind,
                         payload,
                         rtp_timestamp,
+                        after_loss,
                     });
                 }
                 vec![]

@@ -117,6 +117,9 @@ pub enum MediaEvent {
         is_keyframe: bool,
         /// RTP timestamp (48 kHz audio, 90 kHz video).
         rtp_timestamp: u32,
+        /// An earlier frame of this track was lost for good: until the next
+        /// keyframe, delta frames decode into wrong pictures.
+        after_loss: bool,
     },
     /// Receive statistics for a remote track, every
     /// [`MediaConfig::stats_interval`].

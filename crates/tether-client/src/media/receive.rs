@@ -23,6 +23,9 @@ pub(crate) struct Frame {
     pub(crate) payload: Vec<u8>,
     pub(crate) is_keyframe: bool,
     pub(crate) rtp_timestamp: u32,
+    /// A frame before this one was given up: a delta frame can't be decoded
+    /// correctly until the next keyframe.
+    pub(crate) after_loss: bool,
 }
 
 /// Extends 16-bit sequence numbers to a monotonic 64-bit space.
@@ -59,6 +62,8 @@ pub(crate) struct Assembler {
     consumed: Option<u64>,
     /// Frames given up because a packet never came.
     pub(crate) frames_dropped: u64,
+    /// Frames were given up since the last frame handed out.
+    lost_since_frame: bool,
 }
 
 fn vp8_head(payload: &Bytes) -> bool {
@@ -77,6 +82,7 @@ impl Assembler {
             held: BTreeMap::new(),
             consumed: None,
             frames_dropped: 0,
+            lost_since_frame: false,
         }
     }
 
@@ -115,6 +121,7 @@ impl Assembler {
                     payload: p.payload.to_vec(),
                     is_keyframe: true,
                     rtp_timestamp: p.header.timestamp,
+                    after_loss: false,
                 });
             }
         }
@@ -182,6 +189,7 @@ impl Assembler {
             self.consumed = Some(end);
             if !ok || payload.is_empty() {
                 self.frames_dropped += 1;
+                self.lost_since_frame = true;
                 continue;
             }
             // VP8 frame tag: bit 0 of the first byte is 0 for a keyframe.
@@ -190,6 +198,7 @@ impl Assembler {
                 payload,
                 is_keyframe,
                 rtp_timestamp: ts,
+                after_loss: std::mem::take(&mut self.lost_since_frame),
             });
         }
     }
@@ -212,6 +221,7 @@ impl Assembler {
         self.held.retain(|e, _| *e >= next);
         self.consumed = Some(next - 1);
         self.frames_dropped += 1;
+        self.lost_since_frame = true;
         true
     }
 }
@@ -338,6 +348,8 @@ mod tests {
         );
         assert_eq!(got[0].rtp_timestamp, 6000);
         assert_eq!(a.frames_dropped, 1);
+        assert!(got[0].after_loss, "the first frame after the gap says so");
+        assert!(got[1..].iter().all(|f| !f.after_loss));
     }
 
     #[test]

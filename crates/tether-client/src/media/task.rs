@@ -713,6 +713,7 @@ async fn read_track(
                             payload: f.payload,
                             is_keyframe: f.is_keyframe,
                             rtp_timestamp: f.rtp_timestamp,
+                            after_loss: f.after_loss,
                         };
                         if events.send(frame).await.is_err() {
                             return;

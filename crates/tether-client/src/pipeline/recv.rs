@@ -30,6 +30,7 @@ pub(crate) enum RecvInput {
         kind: MediaKind,
         payload: Vec<u8>,
         rtp_timestamp: u32,
+        after_loss: bool,
     },
     Stats {
         uid: u32,
@@ -244,6 +245,7 @@ impl Receiver {
                 kind: MediaKind::Audio,
                 payload,
                 rtp_timestamp,
+                ..
             } => {
                 let rx = self.audio.entry(uid).or_insert_with(|| AudioRx {
                     jitter: AudioJitterBuffer::default(),
@@ -262,6 +264,7 @@ impl Receiver {
                 uid,
                 kind: MediaKind::Video,
                 payload,
+                after_loss,
                 ..
             } => {
                 let keyframe = self.keyframe.clone();
@@ -278,6 +281,11 @@ impl Receiver {
                 let Some(decoder) = rx.decoder.as_mut() else {
                     return;
                 };
+                if after_loss {
+                    // libvpx would decode the next delta frames into wrong
+                    // pictures: wait for a keyframe, and ask for one now.
+                    decoder.mark_loss();
+                }
                 match decoder.decode(&payload, 0) {
                     Ok(Some(decoded)) => {
                         rx.stats.on_decoded(&decoded.frame, unix_us());
