@@ -548,12 +548,13 @@ fn random_loss(name: &str, strict: bool) {
     // Video recovers: progress after the loss stopped, then a full second at
     // (nearly) full rate.
     let base = last_video_before(&p.uid2, 1, at_end).unwrap_or_else(|| q.clone());
-    let progress = wait_video_progress(
+    let progress = wait_video(
         &p.uid2,
         1,
         at_end,
-        base.frames_decoded,
+        "video decoding after the loss",
         Duration::from_secs(4),
+        |v| v.ts >= end.at_unix_ms && v.frames_decoded > base.frames_decoded,
     );
     measure(
         "loss_end_to_video_progress_report_ms",
