@@ -54,6 +54,9 @@ struct Active {
     channel: String,
     uid: u32,
     server: String,
+    /// Forwards the client's events; ends after the last one once the
+    /// client is dropped.
+    pump: tokio::task::JoinHandle<()>,
 }
 
 /// The app's state; cheap to clone.
@@ -80,15 +83,17 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+/// Into the timeline first, then to the webview: a UI that has seen an
+/// event finds it in `get_timeline`.
 fn push(timeline: &Mutex<Timeline>, emit: &Emit, record: Record) {
-    emit(&record);
     if let Ok(mut t) = timeline.lock() {
         if t.records.len() >= TIMELINE_CAP {
             t.records.pop_front();
             t.dropped += 1;
         }
-        t.records.push_back(record);
+        t.records.push_back(record.clone());
     }
+    emit(&record);
 }
 
 impl AppState {
@@ -204,12 +209,22 @@ impl AppState {
             .map_err(|e| IpcError::new(ErrorCode::InvalidServer, e.to_string()))?;
         config.network_hints = self.0.network_hints;
 
-        // The previous client (ended) goes away with its handle.
-        *session = None;
+        // The previous client (ended) goes away with its handle; its last
+        // events (the final DISCONNECTED) are forwarded before any of the
+        // new one's, so the UI sees them in order.
+        if let Some(Active { client, pump, .. }) = session.take() {
+            drop(client);
+            if tokio::time::timeout(Duration::from_secs(2), pump)
+                .await
+                .is_err()
+            {
+                warn!("the previous session's events are still being forwarded");
+            }
+        }
         let (client, mut events) = Client::spawn(config);
         let timeline = self.0.timeline.clone();
         let emit = self.0.emit.clone();
-        tokio::spawn(async move {
+        let pump = tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 push(&timeline, &emit, event.record);
             }
@@ -227,6 +242,7 @@ impl AppState {
             channel: channel.to_owned(),
             uid,
             server: url.clone(),
+            pump,
         });
         drop(session);
 
