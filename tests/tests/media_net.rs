@@ -14,9 +14,8 @@
 //!   audio keeps decoding, video recovers when the loss stops, and no stream is
 //!   removed.
 //!
-//! Two `#[ignore]`d variants assert what fails today because of client/SFU
-//! bugs (run them with `cargo nextest run -p tether-tests --run-ignored all`):
-//! no picture decoded against a lost reference after a cut, and no
+//! An `#[ignore]`d variant asserts what fails today because of a known bug
+//! (run it with `cargo nextest run -p tether-tests --run-ignored all`): no
 //! retransmission storm under loss.
 //!
 //! `media-stats` comes once a second: "decoding resumed" is measured two ways,
@@ -74,10 +73,11 @@ fn ok_or_dump(c: &Client, what: &str, res: Result<(), String>) {
     }
 }
 
-/// The 5 s cut; with `strict`, every frame decoded after the restore must
-/// also carry a new, higher stamp (no picture decoded against a reference
-/// frame lost in the cut).
-fn five_second_cut(name: &str, strict: bool) {
+/// The 5 s cut. Besides decoding resuming within 1.5 s, the first correct
+/// picture (a higher stamp) must come within 1.5 s too, and every frame
+/// decoded after the restore must carry a new, higher stamp: no picture
+/// decoded against a reference frame lost in the cut (fixed in ce17987).
+fn five_second_cut(name: &str) {
     let Some(mut p) = NetPair::start(name, true) else {
         return;
     };
@@ -100,9 +100,9 @@ fn five_second_cut(name: &str, strict: bool) {
         p.uid2.log().dump()
     );
     // Decoding resumes: the first report after the restore with more frames
-    // decoded (the limit applies to this). The first correct picture (a
-    // frame with a higher stamp) is measured too, and bounded in the strict
-    // variant: frames decoded against a reference lost in the cut come first.
+    // decoded, and the first correct picture (a frame with a higher stamp);
+    // before ce17987 frames decoded against a reference lost in the cut came
+    // first, for up to a second.
     let any = wait_video_progress(
         &p.uid2,
         1,
@@ -146,13 +146,11 @@ fn five_second_cut(name: &str, strict: bool) {
         "the first report of decoding after the restore came {to_report} ms after it \
          (limit 1500 + one {STATS_PERIOD_MS} ms period)"
     );
-    if strict {
-        assert!(
-            to_correct <= 1500,
-            "the first correct picture of uid 1 came about {to_correct} ms after the restore \
-             (limit 1500): {before_resumed:?} -> {resumed:?}"
-        );
-    }
+    assert!(
+        to_correct <= 1500,
+        "the first correct picture of uid 1 came about {to_correct} ms after the restore \
+         (limit 1500): {before_resumed:?} -> {resumed:?}"
+    );
 
     // The frame counter continues: same track, higher numbers, no restart.
     let (before_no, after_no) = (
@@ -189,13 +187,11 @@ fn five_second_cut(name: &str, strict: bool) {
         "frames_missing_across_5s_cut",
         later.frames_missing.unwrap_or(0) - prev.frames_missing.unwrap_or(0),
     );
-    if strict {
-        ok_or_dump(
-            &p.uid2,
-            "uid 1's video across the cut (every decoded frame a correct picture)",
-            check_video_in_order(&video),
-        );
-    }
+    ok_or_dump(
+        &p.uid2,
+        "uid 1's video across the cut (every decoded frame a correct picture)",
+        check_video_in_order(&video),
+    );
     let audio_back = p.uid2.wait_for_from(
         at_restore,
         "an audio report with sound after the restore",
@@ -227,20 +223,7 @@ fn five_second_cut(name: &str, strict: bool) {
 
 #[test]
 fn five_second_cut_video_resumes_within_1_5_s_and_the_counter_continues() {
-    five_second_cut("media_five_second_cut", false);
-}
-
-/// The same cut, also requiring that the first correct picture (a higher
-/// stamp) comes within 1.5 s of the restore and that no frame is decoded
-/// against a reference lost in the cut. Fails today: the client's receive
-/// pipeline learns that the reassembler gave up a frame only from the track's
-/// once-a-second statistics, so until then it decodes the following delta
-/// frames into wrong pictures, and asks for the keyframe that repairs them up
-/// to a second late (correct pictures resume 1.0-1.7 s after the restore).
-#[test]
-#[ignore = "known client bug: after a lost frame, delta frames are decoded into wrong pictures and the keyframe is requested only at the next 1 s stats tick"]
-fn five_second_cut_decodes_no_broken_frames() {
-    five_second_cut("media_five_second_cut_strict", true);
+    five_second_cut("media_five_second_cut");
 }
 
 /// How the last-packet time is bounded: UID 1 sends an Opus packet every 20 ms
@@ -534,7 +517,13 @@ fn random_loss(name: &str, strict: bool) {
         .filter(|v| v.index >= s.index && v.index <= q.index)
         .cloned()
         .collect();
-    measure("video_broken_frames_during_loss", broken_frames(&window));
+    let broken = broken_frames(&window);
+    measure("video_broken_frames_during_loss", broken);
+    assert_eq!(
+        broken, 0,
+        "frames decoded under loss without a new, higher stamp (pictures decoded against a \
+         lost reference): {window:?}"
+    );
     measure(
         "video_packets_lost_during_loss",
         q.packets_lost - s.packets_lost,
