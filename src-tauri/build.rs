@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "get_timeline",
     "get_settings",
     "set_settings",
+    "open_video",
 ];
 
 fn main() {

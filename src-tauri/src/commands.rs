@@ -1,6 +1,9 @@
 //! The IPC commands (docs/ipc.md). Each one only checks its arguments and
 //! hands over to [`AppState`]; errors are `{ code, message }`.
 
+use std::sync::Arc;
+
+use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::State;
 
 use tether_client::Record;
@@ -47,7 +50,7 @@ pub async fn get_connection_state(state: State<'_, AppState>) -> IpcResult<Conne
 #[specta::specta]
 #[tracing::instrument(skip(state))]
 pub async fn set_muted(state: State<'_, AppState>, audio: bool, video: bool) -> IpcResult<()> {
-    state.set_muted(audio, video)
+    state.set_muted(audio, video).await
 }
 
 /// Microphones, speakers and cameras.
@@ -112,4 +115,21 @@ pub async fn get_settings(state: State<'_, AppState>) -> IpcResult<Settings> {
 #[tracing::instrument(skip(state))]
 pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> IpcResult<Settings> {
     state.settings().set(settings)
+}
+
+/// Open the binary video stream (docs/ipc.md "Video"): every decoded remote
+/// frame, at most 15 per second per peer, as ONE raw message (16-byte header
+/// + RGBA; `crate::video`). Raw bytes have no specta type, so this command is
+/// outside the generated bindings; `ui/src/api.ts` calls it by name with a
+/// `Channel<ArrayBuffer>`.
+#[tauri::command]
+#[tracing::instrument(skip(state, on_frame))]
+pub fn open_video(
+    state: State<'_, AppState>,
+    on_frame: Channel<InvokeResponseBody>,
+) -> IpcResult<()> {
+    state.open_video(Arc::new(move |msg| {
+        on_frame.send(InvokeResponseBody::Raw(msg)).is_ok()
+    }));
+    Ok(())
 }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod settings;
 pub mod state;
 pub mod types;
+pub mod video;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -131,10 +132,24 @@ impl<R: Runtime> KeyValue for PluginStore<R> {
     }
 }
 
+/// The commands outside the typed bindings.
+fn raw_handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![commands::open_video]
+}
+
 /// Add Tether's commands, events, store and state to `builder`.
 pub fn configure<R: Runtime>(builder: tauri::Builder<R>, options: AppOptions) -> tauri::Builder<R> {
     let specta = specta_builder::<R>();
-    let handler = specta.invoke_handler();
+    let typed = specta.invoke_handler();
+    let raw = raw_handler::<R>();
+    // `open_video` streams raw bytes, which the typed bindings cannot describe.
+    let handler = move |invoke: tauri::ipc::Invoke<R>| {
+        if invoke.message.command() == "open_video" {
+            raw(invoke)
+        } else {
+            typed(invoke)
+        }
+    };
     builder
         .plugin(tauri_plugin_store::Builder::default().build())
         .invoke_handler(handler)

@@ -12,7 +12,8 @@ use tokio::sync::Mutex as AsyncMutex;
 use tracing::{info, warn};
 
 use tether_client::{
-    unix_ms, Client, ClientConfig, ClientError, ConnectionState, EventRecord, Record, SessionConfig,
+    unix_ms, Client, ClientConfig, ClientError, ConnectionState, EventRecord, Media, MediaOptions,
+    PublishSource, Record, SessionConfig, VideoSink,
 };
 
 use crate::deeplink::{parse_join_link, JoinLink};
@@ -21,6 +22,7 @@ use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::logging;
 use crate::settings::{check_server_url, SettingsStore};
 use crate::types::{ConnectionInfo, Device, DeviceKind, DeviceList, JoinResult};
+use crate::video::{encode_frame, VideoOut, MAX_FPS};
 
 /// Sends one record to the webview (`tether-event`).
 pub type Emit = Arc<dyn Fn(&Record) + Send + Sync>;
@@ -73,6 +75,8 @@ struct Shared {
     network_hints: bool,
     started_at: u64,
     mute: Mutex<(bool, bool)>,
+    /// Where decoded remote video goes (`open_video`); the newest opener wins.
+    video: Arc<Mutex<Option<VideoOut>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +119,7 @@ impl AppState {
             network_hints,
             started_at: unix_ms(),
             mute: Mutex::new((false, false)),
+            video: Arc::new(Mutex::new(None)),
         }))
     }
 
@@ -208,6 +213,31 @@ impl AppState {
         let mut config = ClientConfig::new(&url, config)
             .map_err(|e| IpcError::new(ErrorCode::InvalidServer, e.to_string()))?;
         config.network_hints = self.0.network_hints;
+        // Camera and microphone from the settings; a machine without them
+        // publishes the synthetic tone and moving test pattern instead (the
+        // client says so with `exception NO_DEVICE`, which the UI shows).
+        let settings = self.0.settings.get();
+        let video = self.0.video.clone();
+        config.media = Some(MediaOptions {
+            source: PublishSource::Devices {
+                audio_input: settings.audio_input.clone(),
+                video_input: settings.video_input.clone(),
+                fallback_synthetic: true,
+            },
+            subscribe: true,
+            playback_device: settings.audio_output.clone(),
+            video_sink: Some(VideoSink::new(MAX_FPS, move |frame| {
+                let out = video.lock().ok().and_then(|v| v.clone());
+                if let (Some(out), Some(msg)) = (out, encode_frame(&frame)) {
+                    if !out(msg) {
+                        if let Ok(mut v) = video.lock() {
+                            *v = None;
+                        }
+                    }
+                }
+            })),
+        });
+        let mute = settings.mute_on_join;
 
         // The previous client (ended) goes away with its handle; its last
         // events (the final DISCONNECTED) are forwarded before any of the
@@ -222,6 +252,22 @@ impl AppState {
             }
         }
         let (client, mut events) = Client::spawn(config);
+        let media = |e: ClientError| IpcError::new(ErrorCode::Internal, e.to_string());
+        client
+            .publish(Media {
+                audio: true,
+                video: true,
+            })
+            .map_err(media)?;
+        client
+            .set_muted(Media {
+                audio: mute.audio,
+                video: mute.video,
+            })
+            .map_err(media)?;
+        if let Ok(mut m) = self.0.mute.lock() {
+            *m = (mute.audio, mute.video);
+        }
         let timeline = self.0.timeline.clone();
         let emit = self.0.emit.clone();
         let pump = tokio::spawn(async move {
@@ -298,17 +344,27 @@ impl AppState {
         }
     }
 
-    /// Remember the mute choice; the client library has no media pipeline
-    /// to mute yet, so this says so rather than pretending.
-    pub fn set_muted(&self, audio: bool, video: bool) -> IpcResult<()> {
+    /// Mute or unmute what we publish (`NOT_JOINED` outside a call; the
+    /// settings' mute-on-join applies at the next join).
+    pub async fn set_muted(&self, audio: bool, video: bool) -> IpcResult<()> {
+        let session = self.0.session.lock().await;
+        let active = joined(session.as_ref())?;
+        active
+            .client
+            .set_muted(Media { audio, video })
+            .map_err(|e| IpcError::new(ErrorCode::Internal, e.to_string()))?;
         if let Ok(mut mute) = self.0.mute.lock() {
             *mute = (audio, video);
         }
-        Err(IpcError::new(
-            ErrorCode::NotSupported,
-            "muting needs the media pipeline, which this build's client library does not run yet; \
-             the choice is remembered",
-        ))
+        Ok(())
+    }
+
+    /// Send every decoded remote frame to `out` (replacing an earlier
+    /// receiver, e.g. from before the UI reloaded).
+    pub fn open_video(&self, out: VideoOut) {
+        if let Ok(mut v) = self.0.video.lock() {
+            *v = Some(out);
+        }
     }
 
     /// Make `id` the device of `kind` (`None`: the system default).

@@ -268,7 +268,7 @@ fn bad_arguments_are_code_and_message() {
     assert_eq!(t.err("leave", json!({})), "NOT_JOINED");
     assert_eq!(
         t.err("set_muted", json!({"audio": true, "video": false})),
-        "NOT_SUPPORTED"
+        "NOT_JOINED"
     );
     assert_eq!(
         t.err(
