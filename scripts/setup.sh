@@ -42,6 +42,7 @@ APT_PACKAGES=(
 CARGO_TOOLS=(
     "cargo-nextest cargo-nextest"
     "cargo-fuzz cargo-fuzz"
+    "tauri-driver tauri-driver"
 )
 
 SUDO=()

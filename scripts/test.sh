@@ -52,3 +52,6 @@ target/debug/tether-bench --quick
 
 step "brief fuzzing (scripts/fuzz.sh, ${TETHER_FUZZ_SECONDS:-20} s per target)"
 scripts/fuzz.sh "${TETHER_FUZZ_SECONDS:-20}"
+
+step "desktop app end to end (scripts/test-app-e2e.sh: Xvfb + tauri-driver; artifacts: test-artifacts/app/)"
+scripts/test-app-e2e.sh

@@ -28,6 +28,10 @@ use crate::error::{ErrorCode, IpcError, IpcResult};
 pub const DEFAULT_PORT: u16 = 7800;
 /// Environment variable that changes it (0 = any free port).
 pub const PORT_ENV: &str = "TETHER_EMBEDDED_PORT";
+/// Environment variable: the address the built-in server binds instead of
+/// 127.0.0.1 (e.g. a test network's address, so another machine or network
+/// namespace can join). Open mode then serves everyone who reaches it.
+pub const HOST_ENV: &str = "TETHER_EMBEDDED_HOST";
 /// How long the probe waits for an answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -163,8 +167,15 @@ impl Embedded {
     }
 
     async fn try_bind(&self, state: &mut State) -> Result<String, Bind> {
-        let listen = SocketAddr::from(([127, 0, 0, 1], self.port));
-        match Server::bind(ServerConfig::new(listen, AuthMode::Open)).await {
+        let host = std::env::var(HOST_ENV)
+            .ok()
+            .and_then(|h| h.trim().parse::<std::net::IpAddr>().ok())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        let listen = SocketAddr::from((host, self.port));
+        let mut config = ServerConfig::new(listen, AuthMode::Open);
+        // Asked for explicitly through HOST_ENV.
+        config.allow_open_on_public = !host.is_loopback();
+        match Server::bind(config).await {
             Ok(server) => {
                 let url = format!("ws://{}", server.local_addr());
                 let was_shared = matches!(state.mode, Mode::Shared { .. });
