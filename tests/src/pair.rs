@@ -38,7 +38,7 @@ pub struct NetPair {
     /// Logs.
     pub sc: Scenario,
     /// The media slot held while the pair runs (see [`crate::slots`]): every
-    /// pair carries real media, so only a few run at once.
+    /// pair carries real media, so only a couple run at once.
     _slot: MediaSlot,
 }
 

@@ -19,7 +19,7 @@ use crate::measure::measure;
 
 /// How many media-heavy scenarios run at once (`TETHER_MEDIA_SLOTS`
 /// overrides it).
-pub const MEDIA_SLOTS: usize = 3;
+pub const MEDIA_SLOTS: usize = 2;
 
 /// A held slot; dropping it frees the slot.
 pub struct MediaSlot {

@@ -424,6 +424,7 @@ fn devices_with_fallback_send_synthetic_media() {
         println!("SKIP: this machine has a sound card or a camera (/dev/snd, /dev/video*)");
         return;
     }
+    let _slot = media_slot();
     let sc = Scenario::new("media_no_device_fallback");
     let server = Server::start(ServerOpts::loopback_open(), sc.dir());
     let url = server.url().to_string();
