@@ -217,15 +217,27 @@ def video_moves(wd, label):
     log(f"canvas changed ({label}): {a} -> {b}")
 
 
-def pss_kb(pid):
+def pss_kb(pid, field="Pss:"):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def memory(figures, key):
+    """PSS (shared pages split fairly) and RSS of the app and its WebKit
+    processes, summed."""
+    tree = app_tree()
+    figures[key] = {
+        "pss_mb": round(sum(pss_kb(p) for p, _ in tree) / 1024, 1),
+        "rss_mb": round(sum(pss_kb(p, "Rss:") for p, _ in tree) / 1024, 1),
+        "processes": [f"{n}({p}): PSS {pss_kb(p) // 1024} MB" for p, n in tree],
+    }
+    log(f"memory {key}: {figures[key]}")
 
 
 def app_tree():
@@ -312,6 +324,8 @@ def run(wd, env, figures):
     figures["cold_start_to_connected_s"] = round(time.time() - t_launch, 2)
     log(f"cold start: UI {figures['ui_visible_s']} s, CONNECTED {figures['cold_start_to_connected_s']} s")
     wd.screenshot("01-connected.png")
+    time.sleep(5)
+    memory(figures, "memory_idle_connected_alone")
 
     spawn(in_ns(CNS, CLI, "join", "--server", f"ws://{SIP}:{PORT}", "--channel", "e2e",
                 "--uid", str(PEER), "--name", "Headless", "--publish"), "headless-client.log")
@@ -319,12 +333,8 @@ def run(wd, env, figures):
     log("peer tile online")
     video_moves(wd, "02-video")
 
-    time.sleep(5)  # settle, then measure idle memory of every process of the app
-    tree = app_tree()
-    total = sum(pss_kb(p) for p, _ in tree)
-    figures["memory_pss_mb_in_call_with_1_peer"] = round(total / 1024, 1)
-    figures["memory_processes"] = [f"{n}({p}): {pss_kb(p) // 1024} MB" for p, n in tree]
-    log(f"memory (PSS): {figures['memory_pss_mb_in_call_with_1_peer']} MB over {figures['memory_processes']}")
+    time.sleep(5)  # settle, then measure every process of the app
+    memory(figures, "memory_in_call_with_1_video_peer")
 
     t_cut = time.time()
     cut()
@@ -373,12 +383,16 @@ const done = arguments[arguments.length - 1];
 window.__TAURI_INTERNALS__.invoke('get_timeline').then(done, (e) => done({error: String(e)}));""", "args": []})
     ts = None
     for rec in timeline if isinstance(timeline, list) else []:
-        s = json.dumps(rec)
-        if rec.get("ts", 0) >= t0 and "CONNECTING" in s and ts is None:
+        if (rec.get("event") == "connection-state-change" and rec.get("curState") == "CONNECTING"
+                and rec.get("prevState") == "CONNECTED" and rec.get("ts", 0) >= t0):
             ts = rec["ts"]
+            log(f"state change record: {json.dumps(rec)}")
+            break
     if ts is None:
-        log(f"no CONNECTING record after the cut in the timeline: {str(timeline)[-800:]}")
+        log(f"no CONNECTED -> CONNECTING record after the cut in the timeline: {str(timeline)[-800:]}")
         return
+    # ts is the client's Unix-ms clock when it changed state; `at` is the
+    # webview's wall clock when the banner entered the DOM (same machine).
     figures["state_change_to_banner_ms"] = round(at - ts, 1)
     log(f"state change -> banner visible: {figures['state_change_to_banner_ms']} ms")
     wait_for("CONNECTED again", lambda: wd.js(
