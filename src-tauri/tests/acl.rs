@@ -57,6 +57,9 @@ fn the_window_gets_only_tethers_commands() {
         json!({"event": "tether-event", "target": {"kind": "Any"}, "handler": 7}),
     );
     assert!(listen.is_ok(), "listen refused: {listen:?}");
+    // The binary video stream (outside the typed bindings, still granted).
+    let video = invoke(&webview, "open_video", json!({"onFrame": "__CHANNEL__:9"}));
+    assert!(video.is_ok(), "open_video refused: {video:?}");
 
     // Not granted.
     for (cmd, args) in [
