@@ -365,3 +365,38 @@ fn stale_connections_are_closed_and_ignored() {
     assert_eq!(sim.state(), S::Connected);
     assert_ne!(live, stale);
 }
+
+#[test]
+fn a_message_already_in_flight_does_not_cancel_the_hint_probe() {
+    let mut sim = Sim::new(config());
+    sim.join_connected();
+    let conn = live_conn(&sim);
+    cut(&mut sim);
+    sim.clear_log();
+    let at = sim.now;
+    sim.input(Input::NetworkChanged);
+    // A roster message sent before the link went down arrives now.
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::PeerOnline {
+            uid: 5,
+            name: "Ed".into(),
+        },
+    });
+    // And a pong for an earlier ping.
+    sim.input(Input::Message {
+        conn,
+        msg: ServerMessage::Pong { seq: 0 },
+    });
+    sim.run_for(Duration::from_secs(1));
+    let (t, cause) = sim
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SessionEvent::ConnectionStateChanged { detail, .. } => Some((*t, detail.cause)),
+            _ => None,
+        })
+        .expect("interrupted");
+    assert_eq!(cause, Some(InterruptCause::NetworkChanged));
+    assert_eq!(t.duration_since(at), Duration::from_millis(500));
+}

@@ -119,7 +119,11 @@ struct Counters {
 struct AudioRx {
     jitter: AudioJitterBuffer,
     decoder: Option<OpusDecoder>,
+    /// Peak since the last `volume-indicator`.
     meter: LevelMeter,
+    /// Peak since the last `media-stats` (its own meter: the two reports
+    /// must not reset each other's peak).
+    stats_meter: LevelMeter,
     frames: u64,
     counters: Counters,
 }
@@ -253,6 +257,7 @@ impl Receiver {
                         .map_err(|e| warn!(error = %e, "no opus decoder"))
                         .ok(),
                     meter: LevelMeter::new(),
+                    stats_meter: LevelMeter::new(),
                     frames: 0,
                     counters: Counters::default(),
                 });
@@ -366,6 +371,7 @@ impl Receiver {
                 rx.frames += 1;
             }
             rx.meter.push(&samples);
+            rx.stats_meter.push(&samples);
             for (m, s) in mixed.iter_mut().zip(samples) {
                 *m += i32::from(s);
             }
@@ -435,7 +441,7 @@ impl Receiver {
                 e2e_latency_ms: None,
                 last_frame_no: None,
                 frames_missing: None,
-                audio_level: Some(rx.meter.take()),
+                audio_level: Some(rx.stats_meter.take()),
             });
         }
         for e in out {

@@ -142,7 +142,13 @@ impl Session {
         match &mut self.phase {
             Phase::Connected(live) if live.conn == conn => {
                 live.last_rx = now;
-                live.hint_deadline = None;
+                // Only the answer to the probe sent after the hint proves the
+                // link still works; a message already in flight does not.
+                if let ServerMessage::Pong { seq } = &msg {
+                    if *seq >= live.hint_probe_seq {
+                        live.hint_deadline = None;
+                    }
+                }
                 if let Some(server) = &mut self.server {
                     server.last_rx = now;
                 }
@@ -274,6 +280,7 @@ impl Session {
             next_ping_at: now + interval,
             ping_seq: 0,
             hint_deadline: None,
+            hint_probe_seq: 0,
         });
         self.emit_state_change(ConnectionState::Connecting, reason, Some(detail));
         self.emit(SessionEvent::Connected {

@@ -44,6 +44,8 @@ struct Live {
     next_ping_at: Instant,
     ping_seq: u64,
     hint_deadline: Option<Instant>,
+    /// The ping sent for the last network-change hint: its pong clears the deadline.
+    hint_probe_seq: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +168,7 @@ impl Session {
                     if live.hint_deadline.is_none() {
                         live.hint_deadline = Some(now + self.config.timing.network_hint_timeout);
                         live.ping_seq += 1;
+                        live.hint_probe_seq = live.ping_seq;
                         let (conn, seq) = (live.conn, live.ping_seq);
                         self.queue.push_back(Output::Transmit {
                             conn,
