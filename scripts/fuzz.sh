@@ -23,9 +23,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     exit 1
 fi
 
-echo "fuzz.sh: building the fuzz targets (release, AddressSanitizer)"
+echo "fuzz.sh: building the fuzz targets (release with debug assertions, AddressSanitizer)"
 build_start=$(date +%s)
-cargo fuzz build -O
+cargo fuzz build -O -a
 echo "fuzz.sh: built in $(( $(date +%s) - build_start )) s"
 
 summary=fuzz/target/summary.md
@@ -41,7 +41,7 @@ for target in $(cargo fuzz list); do
     TIMEFORMAT='%U %S'
     start=$(date +%s)
     set +e
-    { time cargo fuzz run -O "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    { time cargo fuzz run -O -a "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
         >"$log" 2>&1 ; } 2>"fuzz/target/$target.time"
     status=$?

@@ -84,7 +84,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let sections = rt.block_on(run(&args))?;
     let machine = Machine::read();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let mode = if args.quick { "quick" } else { "full" };
@@ -92,24 +91,14 @@ fn main() -> anyhow::Result<()> {
         .join("tether-bench")
         .join(mode);
     std::fs::create_dir_all(&dir)?;
+    let emitter = Emitter {
+        dir: dir.clone(),
+        machine: machine.clone(),
+        command,
+    };
+    let sections = rt.block_on(run(&args, &emitter))?;
     let mut failures = Vec::new();
     for s in &sections {
-        let md = format!(
-            "## {}\n\n_Measured {} on {} × {}, {} memory, tether-bench {} build, commit {}; \
-             reproduce with `{}`._\n\n{}\n\n{}",
-            s.title,
-            machine.date,
-            machine.nproc,
-            machine.model,
-            machine.memory,
-            machine.profile,
-            machine.commit,
-            reproduce(&command, s.key),
-            s.text,
-            s.table.markdown()
-        );
-        println!("\n{md}");
-        std::fs::write(dir.join(format!("{}.md", s.key)), &md)?;
         if let Some(f) = &s.gross_failure {
             failures.push(format!("{}: {f}", s.key));
         }
@@ -140,6 +129,36 @@ fn main() -> anyhow::Result<()> {
             eprintln!("GROSS FAILURE {f}");
         }
         anyhow::bail!("{} gross failure(s)", failures.len())
+    }
+}
+
+/// Prints each section as soon as it is measured and keeps it under target/.
+struct Emitter {
+    dir: PathBuf,
+    machine: Machine,
+    command: String,
+}
+
+impl Emitter {
+    fn emit(&self, s: &Section) -> anyhow::Result<()> {
+        let m = &self.machine;
+        let md = format!(
+            "## {}\n\n_Measured {} on {} × {}, {} memory, tether-bench {} build, commit {}; \
+             reproduce with `{}`._\n\n{}\n\n{}",
+            s.title,
+            m.date,
+            m.nproc,
+            m.model,
+            m.memory,
+            m.profile,
+            m.commit,
+            reproduce(&self.command, s.key),
+            s.text,
+            s.table.markdown()
+        );
+        println!("\n{md}");
+        std::fs::write(self.dir.join(format!("{}.md", s.key)), &md)?;
+        Ok(())
     }
 }
 
@@ -181,12 +200,21 @@ fn compose(dir: &Path, machine: &Machine) -> anyhow::Result<String> {
     Ok(md)
 }
 
-async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
+async fn run(args: &Args, emitter: &Emitter) -> anyhow::Result<Vec<Section>> {
     let q = args.quick;
     let all = args.what == What::All;
     let mut out = Vec::new();
+    let mut keep = |sections: Vec<Section>| -> anyhow::Result<()> {
+        for s in sections {
+            emitter.emit(&s)?;
+            out.push(s);
+        }
+        Ok(())
+    };
     if all || args.what == What::Join {
-        out.push(join::run(args.runs.unwrap_or(if q { 5 } else { 20 })).await?);
+        keep(vec![
+            join::run(args.runs.unwrap_or(if q { 5 } else { 20 })).await?,
+        ])?;
     }
     if all || args.what == What::Recovery {
         let opts = recovery::Opts {
@@ -194,7 +222,7 @@ async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
             runs: args.runs.unwrap_or(if q { 2 } else { 5 }),
             detect_runs: if q { 1 } else { 10 },
         };
-        out.extend(recovery::run(&opts).await?);
+        keep(recovery::run(&opts).await?)?;
     }
     if all || args.what == What::Sfu {
         let opts = if q {
@@ -210,11 +238,11 @@ async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
                 audio_publishers: 10,
                 audio_steps: vec![10, 20, 40, 80, 120, 160, 200],
                 video_publishers: 4,
-                video_steps: vec![10, 20, 40, 80, 160, 240, 280],
+                video_steps: vec![10, 20, 40, 80, 120, 160],
                 window: Duration::from_secs(5),
             }
         };
-        out.push(sfu::run(&opts).await?);
+        keep(vec![sfu::run(&opts).await?])?;
     }
     if all || args.what == What::Memory {
         let opts = if q {
@@ -226,11 +254,11 @@ async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
         } else {
             memory::Opts {
                 signalling: vec![100, 500, 1000],
-                media: vec![100, 250],
+                media: vec![100, 200],
                 channel_size: 5,
             }
         };
-        out.push(memory::run(&opts).await?);
+        keep(vec![memory::run(&opts).await?])?;
     }
     if all || args.what == What::Scale {
         let opts = if q {
@@ -244,7 +272,7 @@ async fn run(args: &Args) -> anyhow::Result<Vec<Section>> {
                 probes: 10,
             }
         };
-        out.push(scale::run(&opts).await?);
+        keep(vec![scale::run(&opts).await?])?;
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 //! statistics it reports, and optionally pumping synthetic RTP payloads.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct MediaPeer {
     pub sig: Sig,
     pub media: MediaSession,
     pub counts: Counts,
+    /// Samples written into published tracks so far.
+    pub sent: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -92,6 +95,7 @@ impl MediaPeer {
                 }
             }),
         ];
+        let sent = Arc::new(AtomicU64::new(0));
         if audio.is_some() || video.is_some() {
             let _sent = sig.out.send(ClientMessage::Publish {
                 audio: audio.is_some(),
@@ -102,16 +106,18 @@ impl MediaPeer {
                 let (Some(writer), Some(pump)) = (writer, pump) else {
                     continue;
                 };
+                let sent = sent.clone();
                 tasks.push(tokio::spawn(async move {
                     let period = Duration::from_secs(1) / pump.per_second.max(1);
+                    // Burst: a late tick is made up, so the average rate holds.
                     let mut tick = tokio::time::interval(period);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     let payload = Bytes::from(vec![0x10u8; pump.bytes]);
                     loop {
                         tick.tick().await;
                         if writer.write(payload.clone(), period).await.is_err() {
                             return;
                         }
+                        sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }));
             }
@@ -121,6 +127,7 @@ impl MediaPeer {
             sig,
             media,
             counts,
+            sent,
             tasks,
         })
     }

@@ -60,12 +60,14 @@ impl ServerProc {
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _sent = tx.send(line);
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_ok() {
+                let _sent = tx.send(line.trim_end().to_owned());
             }
-            // Keep draining so the server never blocks on a full pipe.
-            for _ in lines {}
+            // Keep draining (until EOF or an error) so the server never
+            // blocks on a full pipe.
+            let _drained = std::io::copy(&mut reader, &mut std::io::sink());
         });
         let line = rx
             .recv_timeout(Duration::from_secs(15))

@@ -99,6 +99,8 @@ async fn env() -> anyhow::Result<Option<Env>> {
 #[derive(Default)]
 struct Figures {
     to_connected: Samples,
+    /// Link down/up: from both veth ends operational again.
+    operational_to_connected: Samples,
     to_media: Samples,
     stayed: usize,
 }
@@ -148,9 +150,15 @@ async fn end_call(viewer: Peer, pubs: Vec<Peer>) {
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
-/// Apply the fault, wait `outage`, lift it; returns (fault start, network back).
-fn outage(fx: &mut NetFixture, fault: Fault, outage: Duration) -> (Instant, Instant) {
+/// Apply the fault, wait `outage`, lift it; returns (fault start, network
+/// back, and for link down/up when the link was operational again).
+fn outage(
+    fx: &mut NetFixture,
+    fault: Fault,
+    outage: Duration,
+) -> (Instant, Instant, Option<Instant>) {
     blocking(|| {
+        let mut operational = None;
         let start = match fault {
             Fault::Silent => fx.cut_silent().at,
             Fault::LinkDown => fx.link_down().at,
@@ -163,11 +171,12 @@ fn outage(fx: &mut NetFixture, fault: Fault, outage: Duration) -> (Instant, Inst
                 // ~1 s more to make both ends operational (linkwatch); that
                 // time counts against the client here.
                 let up = fx.link_up();
-                let _operational = fx.wait_link_operational();
+                let op = fx.wait_link_operational();
+                operational = Some(op.before.max(up.at));
                 up.at
             }
         };
-        (start, back)
+        (start, back, operational)
     })
 }
 
@@ -232,10 +241,18 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Vec<Section>> {
             .iter()
             .enumerate()
         {
-            for (fig, s, goal) in [
+            let mut rows = vec![
                 ("restore → CONNECTED", &f[i].to_connected, 1000.0),
                 ("restore → remote decodes media", &f[i].to_media, 1500.0),
-            ] {
+            ];
+            if *fault == Fault::LinkDown {
+                rows.push((
+                    "link operational → CONNECTED",
+                    &f[i].operational_to_connected,
+                    1000.0,
+                ));
+            }
+            for (fig, s, goal) in rows {
                 let mut t = Table::new(&[""]);
                 t.figure(
                     fig,
@@ -273,7 +290,9 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Vec<Section>> {
              before the next delay starts. Both are cut by the same fault at the same instant. \
              \"restore\" is the instant the nftables table is deleted, or the `ip link set up` \
              command returned (the kernel may take up to ~1 s more to make the link \
-             operational; that counts against the client). \"restore → CONNECTED\" is the \
+             operational; that counts against the client; the extra \"link operational → \
+             CONNECTED\" rows start from when both veth ends were operational again, as \
+             tests/tests/net_hints.rs does, clamped at 0). \"restore → CONNECTED\" is the \
              `RECONNECT_SUCCESS` state change after the restore; a client that never left \
              CONNECTED (a short cut that TCP rode out) counts as 0 and is also counted in the \
              last column. \"restore → remote decodes media\" is the first `VideoSink` frame \
@@ -305,7 +324,7 @@ async fn one_outage(
     figures: &mut [Figures; 2],
 ) -> anyhow::Result<()> {
     let (viewer, pubs) = start_call(e, channel, true).await?;
-    let (start, back) = outage(&mut e.fx, fault, length);
+    let (start, back, operational) = outage(&mut e.fx, fault, length);
     let mut result = Ok(());
     for (i, p) in pubs.iter().enumerate() {
         let within = if i == 0 {
@@ -340,6 +359,11 @@ async fn one_outage(
             fmt_num(ms(media)),
         );
         figures[i].to_connected.push_opt(ms(connected));
+        if let (Some(op), Some(c)) = (operational, connected) {
+            figures[i]
+                .operational_to_connected
+                .push(c.saturating_duration_since(op).as_secs_f64() * 1e3);
+        }
         figures[i].to_media.push_opt(ms(media));
         if connected.is_none() && i == 0 {
             result = Err(anyhow!("uid {} did not reconnect:\n{}", p.uid, p.dump()));

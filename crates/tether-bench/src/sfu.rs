@@ -184,7 +184,6 @@ async fn series(
         peers.push(MediaPeer::join(url, &channel, uid, a, v).await?);
         uid += 1;
     }
-    let per_stream = if audio { 50.0 } else { 90.0 };
     let mut out = Vec::new();
     for &target in steps {
         let t_add = Instant::now();
@@ -217,14 +216,20 @@ async fn series(
                 .map(MediaPeer::totals)
                 .fold((0, 0), |(r, l), (r2, l2)| (r + r2, l + l2))
         };
-        let (r0, l0) = snap(&peers);
+        let written = |peers: &[MediaPeer]| {
+            peers
+                .iter()
+                .map(|p| p.sent.load(std::sync::atomic::Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        let (r0, l0, w0) = (snap(&peers).0, snap(&peers).1, written(&peers));
         let (s0, g0, t0) = (
             cpu_seconds(server_pid).unwrap_or(0.0),
             cpu_seconds(me).unwrap_or(0.0),
             Instant::now(),
         );
         tokio::time::sleep(window).await;
-        let (r1, l1) = snap(&peers);
+        let (r1, l1, w1) = (snap(&peers).0, snap(&peers).1, written(&peers));
         let (s1, g1, secs) = (
             cpu_seconds(server_pid).unwrap_or(0.0),
             cpu_seconds(me).unwrap_or(0.0),
@@ -232,10 +237,11 @@ async fn series(
         );
         let (recv, lost) = ((r1 - r0) as f64, l1.saturating_sub(l0) as f64);
         let receivers = peers.len();
-        let expected_pps = peers
-            .iter()
-            .map(|p| wanted(p) as f64 * per_stream)
-            .sum::<f64>();
+        // What the publishers really wrote (packets per write: 1 audio, 3
+        // video), each to every other participant; nominal rates are in the
+        // table's stream column.
+        let per_write = if audio { 1.0 } else { 3.0 };
+        let expected_pps = (w1 - w0) as f64 / secs * per_write * (receivers - 1) as f64;
         let step = Step {
             subscribers: target,
             receivers,
