@@ -375,9 +375,23 @@ return true;""")
     sh(*in_ns(SNS, "nft", "-f", "-"), input=rules.encode())
     try:
         at = wait_for("the reconnect banner", lambda: wd.js("return window.__bannerAt;"), 40)
-        wd.screenshot("06-banner.png")
+        # The screenshot is an artifact, not a check (the banner's presence
+        # is): WebKitWebDriver has been seen to drop this one request while
+        # the app's own connection is cut (tauri-driver: "connection reset").
+        try:
+            wd.screenshot("06-banner.png")
+        except OSError as e:
+            log(f"banner screenshot not taken: {e!r}")
     finally:
         sh(*in_ns(SNS, "nft", "delete", "table", "inet", "tether_app_e2e_self"))
+    try:
+        banner_timing(wd, figures, t0, at)
+    except OSError as e:
+        # See above: a WebDriver request dropped during the app's own cut.
+        log(f"state change -> banner latency not measured: {e!r}")
+
+
+def banner_timing(wd, figures, t0, at):
     timeline = wd.s("POST", "/execute/async", {"script": """
 const done = arguments[arguments.length - 1];
 window.__TAURI_INTERNALS__.invoke('get_timeline').then(done, (e) => done({error: String(e)}));""", "args": []})
