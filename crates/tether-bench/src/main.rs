@@ -142,9 +142,14 @@ struct Emitter {
 impl Emitter {
     fn emit(&self, s: &Section) -> anyhow::Result<()> {
         let m = &self.machine;
+        // Other work on the machine skews latency figures: say how busy it was.
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .unwrap_or_else(|| "?".into());
         let md = format!(
-            "## {}\n\n_Measured {} on {} × {}, {} memory, tether-bench {} build, commit {}; \
-             reproduce with `{}`._\n\n{}\n\n{}",
+            "## {}\n\n_Measured {} on {} × {}, {} memory, tether-bench {} build, commit {}, \
+             5-minute load average {load} at the end; reproduce with `{}`._\n\n{}\n\n{}",
             s.title,
             m.date,
             m.nproc,

@@ -147,7 +147,9 @@ pub async fn run(opts: &Opts) -> anyhow::Result<Section> {
              encoding or decoding: publishers write synthetic payloads into their tracks, every \
              participant receives every other one's tracks through the SFU. Forwarded pkt/s is \
              what subscribers received (from their RTP statistics, per 250 ms) over a {:.0} s \
-             window after the step settled; loss is RTP sequence gaps over the same window; \
+             window after the step settled; offered pkt/s is what the publishers really wrote \
+             over that window times the participants receiving it; loss is RTP sequence gaps \
+             over the same window; \
              server CPU is utime+stime from /proc/<pid>/stat over the window. Steps add \
              subscribers until loss exceeds 1 %.\n\n{}",
             opts.window.as_secs_f64(),
