@@ -22,6 +22,7 @@ Without a prerequisite it skips, except under CI=true, where it fails.
 """
 
 import base64
+import http.client
 import json
 import os
 import shutil
@@ -133,13 +134,27 @@ class WD:
 
     def req(self, method, path, body=None, timeout=120):
         data = None if body is None else json.dumps(body).encode()
-        r = urllib.request.Request(self.base + path, data=data, method=method,
-                                   headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(r, timeout=timeout) as resp:
-                return json.loads(resp.read() or b"{}").get("value")
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from None
+        # tauri-driver proxies each request over a pooled keep-alive connection
+        # to WebKitWebDriver; when WebKitWebDriver has closed that idle
+        # connection, tauri-driver answers with a bare connection reset
+        # ("Error serving connection ... Connection reset by peer") and the
+        # request never reached the browser. Seen 0-5 times per run (of
+        # ~100 requests), WebKitWebDriver alive, the same request succeeding
+        # at once when sent again. So a reset is retried (twice at most, logged);
+        # an HTTP error is never retried.
+        for attempt in range(3):
+            r = urllib.request.Request(self.base + path, data=data, method=method,
+                                       headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(r, timeout=timeout) as resp:
+                    return json.loads(resp.read() or b"{}").get("value")
+            except urllib.error.HTTPError as e:
+                raise RuntimeError(f"{method} {path}: {e.code} {e.read()[:500]!r}") from None
+            except (http.client.RemoteDisconnected, ConnectionResetError) as e:
+                if attempt == 2:
+                    raise
+                log(f"{method} {path}: {e!r} from tauri-driver; sending it again")
+                time.sleep(0.2)
 
     def s(self, method, path, body=None):
         return self.req(method, f"/session/{self.sid}{path}", body)
