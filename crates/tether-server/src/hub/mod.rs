@@ -7,80 +7,29 @@
 //! connection's queue while the lock is held, so every connection sees events
 //! in the order they happened.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tether_proto::{
-    encode, DepartedPeer, ErrorCode, Media, PeerInfo, PeerLeaveReason, PeerPresence, Privileges,
-    ServerMessage, StreamRemovedReason, CLOSE_POLICY,
+    ErrorCode, Media, PeerLeaveReason, PeerPresence, ServerMessage, StreamRemovedReason,
 };
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Span};
+use tracing::{debug, info, info_span, warn};
 
 use crate::auth::Grant;
 use crate::sfu::SfuInput;
 
+mod channel;
+mod link;
+
+use channel::{millis, Channel, Session, UNMUTED};
+pub(crate) use link::{ConnLink, Outbound, CLOSE_NORMAL};
+
 /// Identifies one WebSocket connection.
 pub(crate) type ConnId = u64;
-
-/// WebSocket close code for a normal closure.
-pub(crate) const CLOSE_NORMAL: u16 = 1000;
-
-/// What the hub asks a connection task to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// Send this (already encoded) frame.
-    Text(Utf8Bytes),
-    /// Close the WebSocket with this code and reason, after what was queued before.
-    Close { code: u16, reason: &'static str },
-}
-
-/// The hub's way to reach a connection.
-#[derive(Debug, Clone)]
-pub(crate) struct ConnLink {
-    pub(crate) id: ConnId,
-    pub(crate) tx: mpsc::Sender<Outbound>,
-    /// Cancelled when the connection cannot keep up with its queue.
-    pub(crate) kill: CancellationToken,
-}
-
-impl ConnLink {
-    fn send(&self, out: Outbound) {
-        match self.tx.try_send(out) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(
-                    conn = self.id,
-                    "outbound queue full; dropping slow connection"
-                );
-                self.kill.cancel();
-            }
-            // The connection task already ended; its socket is gone.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
-    }
-
-    fn send_msg(&self, msg: &ServerMessage) {
-        self.send(Outbound::Text(encode(msg).into()));
-    }
-
-    fn fatal(&self, code: ErrorCode, message: &str, reason: &'static str) {
-        self.send_msg(&ServerMessage::Error {
-            code,
-            message: message.to_owned(),
-            fatal: true,
-        });
-        self.send(Outbound::Close {
-            code: CLOSE_POLICY,
-            reason,
-        });
-    }
-}
 
 /// Names a joined session from its connection's point of view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,122 +61,6 @@ pub(crate) struct HubConfig {
     pub(crate) peer_stale: Duration,
     pub(crate) departed_ttl: Duration,
     pub(crate) departed_max: usize,
-}
-
-#[derive(Debug)]
-struct Session {
-    name: String,
-    session_id: String,
-    publishing: Option<Media>,
-    presence: PeerPresence,
-    last_heard: Instant,
-    conn: Option<ConnLink>,
-    privileges: Privileges,
-    token_expires: Option<Instant>,
-    /// Mute state as the client last reported it (`audio`/`video` true = muted).
-    muted: Media,
-    span: Span,
-}
-
-/// Nothing muted.
-const UNMUTED: Media = Media {
-    audio: false,
-    video: false,
-};
-
-impl Session {
-    fn attached_to(&self, conn: ConnId) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.id == conn)
-    }
-}
-
-#[derive(Debug)]
-struct Departure {
-    uid: u32,
-    reason: PeerLeaveReason,
-    at: Instant,
-}
-
-#[derive(Debug, Default)]
-struct Channel {
-    sessions: BTreeMap<u32, Session>,
-    departed: VecDeque<Departure>,
-}
-
-impl Channel {
-    /// Send `msg` to every attached session except `except`.
-    fn broadcast(&self, except: u32, msg: &ServerMessage) {
-        let mut text: Option<Utf8Bytes> = None;
-        for (uid, s) in &self.sessions {
-            if *uid == except {
-                continue;
-            }
-            if let Some(conn) = &s.conn {
-                let t = text.get_or_insert_with(|| encode(msg).into()).clone();
-                conn.send(Outbound::Text(t));
-            }
-        }
-    }
-
-    fn record_departure(&mut self, uid: u32, reason: PeerLeaveReason, now: Instant, max: usize) {
-        self.departed.retain(|d| d.uid != uid);
-        self.departed.push_back(Departure {
-            uid,
-            reason,
-            at: now,
-        });
-        while self.departed.len() > max {
-            self.departed.pop_front();
-        }
-    }
-
-    /// Remove a session and tell the others it left.
-    fn remove(&mut self, uid: u32, reason: PeerLeaveReason, now: Instant, cfg: &HubConfig) {
-        if self.sessions.remove(&uid).is_some() {
-            self.record_departure(uid, reason, now, cfg.departed_max);
-            self.broadcast(uid, &ServerMessage::PeerLeave { uid, reason });
-        }
-    }
-
-    fn welcome(&self, uid: u32, resumed: bool, now: Instant, cfg: &HubConfig) -> ServerMessage {
-        let me = self.sessions.get(&uid);
-        let peers = self
-            .sessions
-            .iter()
-            .filter(|(u, _)| **u != uid)
-            .map(|(u, s)| PeerInfo {
-                uid: *u,
-                name: s.name.clone(),
-                presence: s.presence,
-                stream: s.publishing,
-            })
-            .collect();
-        let departed = self
-            .departed
-            .iter()
-            .filter(|d| now.saturating_duration_since(d.at) < cfg.departed_ttl)
-            .filter(|d| !self.sessions.contains_key(&d.uid))
-            .map(|d| DepartedPeer {
-                uid: d.uid,
-                reason: d.reason,
-            })
-            .collect();
-        ServerMessage::Welcome {
-            session_id: me.map(|s| s.session_id.clone()).unwrap_or_default(),
-            resumed,
-            peers,
-            departed,
-            publishing: me.and_then(|s| s.publishing),
-            session_timeout_ms: millis(cfg.peer_timeout),
-            token_expires_in_ms: me
-                .and_then(|s| s.token_expires)
-                .map(|t| millis(t.saturating_duration_since(now))),
-        }
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counts for monitoring and tests.
@@ -716,5 +549,4 @@ impl Hub {
 }
 
 #[cfg(test)]
-#[path = "hub_tests.rs"]
 mod tests;

@@ -2,7 +2,8 @@
 //! logic run in microseconds and deadlines are checked exactly.
 
 use super::*;
-use tether_proto::decode_server;
+use tether_proto::{decode_server, Privileges, CLOSE_POLICY};
+use tokio_util::sync::CancellationToken;
 
 const TIMEOUT: Duration = Duration::from_millis(10_000);
 const STALE: Duration = Duration::from_millis(3_000);
