@@ -29,6 +29,7 @@
 //! `cargo build -p tether-server -p tether-cli` (scripts/test.sh does).
 
 pub mod bins;
+pub mod chaos;
 pub mod client;
 pub mod env;
 pub mod events;

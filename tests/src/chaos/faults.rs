@@ -1,0 +1,208 @@
+//! Fault primitives beyond those of [`crate::netns::NetFixture`]: a bandwidth
+//! cap (tc `tbf`), the client namespace's address changing, a flapping link,
+//! and a timed link-down. All act only inside the fixture's two namespaces.
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use crate::netns::NetFixture;
+
+#[track_caller]
+fn ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Sleeps until `t` (fault durations are timed; nothing else is).
+pub fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
+
+/// Caps the veth in both directions: a `tbf` qdisc with `rate_kbit` on the
+/// client end (the client namespace's egress) and on the server end (what
+/// the clients receive). `burst` 16 kbit, packets queue at most 400 ms, then
+/// they are dropped.
+#[track_caller]
+pub fn bandwidth_cap(net: &NetFixture, rate_kbit: u32) {
+    for (ns, dev) in [(&net.client_ns, &net.client_if), (&net.server_ns, &net.server_if)] {
+        let out = net.exec(
+            ns,
+            "tc",
+            &[
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "root",
+                "tbf",
+                "rate",
+                &format!("{rate_kbit}kbit"),
+                "burst",
+                "16kbit",
+                "latency",
+                "400ms",
+            ],
+        );
+        ok(&format!("tc qdisc replace tbf on {dev}"), &out);
+    }
+}
+
+/// Packets the cap dropped so far on each end (client end, server end), from
+/// `tc -s qdisc`.
+pub fn bandwidth_drops(net: &NetFixture) -> (u64, u64) {
+    let read = |ns: &str, dev: &str| -> u64 {
+        let out = net.exec(ns, "tc", &["-s", "qdisc", "show", "dev", dev]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        // "Sent 1234 bytes 56 pkt (dropped 7, overlimits 8 requeues 0)"
+        text.split("dropped ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        read(&net.client_ns, &net.client_if),
+        read(&net.server_ns, &net.server_if),
+    )
+}
+
+/// Removes the caps.
+#[track_caller]
+pub fn bandwidth_uncap(net: &NetFixture) {
+    for (ns, dev) in [(&net.client_ns, &net.client_if), (&net.server_ns, &net.server_if)] {
+        let out = net.exec(ns, "tc", &["qdisc", "del", "dev", dev, "root"]);
+        ok(&format!("tc qdisc del on {dev}"), &out);
+    }
+}
+
+/// Moves the client namespace between its own address and an alternative
+/// one in another subnet (`10.214.x.y` beside the fixture's `10.213.x.y`),
+/// while clients are connected: the old address disappears (an OS-visible
+/// change), established connections from it die, and new ones leave from
+/// the new address. The server end gets the alternative subnet's other
+/// address once, so replies route back; the client reaches the server's
+/// unchanged address through an on-link host route.
+pub struct AddressChanger {
+    original: String,
+    alternative: String,
+    server_alternative: String,
+    /// Whether the client namespace uses the alternative address now.
+    pub on_alternative: bool,
+    prepared: bool,
+    /// Changes so far.
+    pub changes: u32,
+}
+
+fn alt(ip: &str) -> String {
+    ip.replacen("10.213.", "10.214.", 1)
+}
+
+impl AddressChanger {
+    /// For `net` (nothing changes until [`AddressChanger::change`]).
+    pub fn new(net: &NetFixture) -> Self {
+        assert!(
+            net.client_ip.starts_with("10.213."),
+            "unexpected fixture address {}",
+            net.client_ip
+        );
+        Self {
+            original: net.client_ip.clone(),
+            alternative: alt(&net.client_ip),
+            server_alternative: alt(&net.server_ip),
+            on_alternative: false,
+            prepared: false,
+            changes: 0,
+        }
+    }
+
+    /// The client namespace's current address.
+    pub fn current(&self) -> &str {
+        if self.on_alternative {
+            &self.alternative
+        } else {
+            &self.original
+        }
+    }
+
+    /// Switches to the other address: adds the new one, points the route to
+    /// the server at it, then deletes the old one. Returns the new address.
+    #[track_caller]
+    pub fn change(&mut self, net: &NetFixture) -> String {
+        let (cns, cif) = (net.client_ns.as_str(), net.client_if.as_str());
+        if !self.prepared {
+            let out = net.exec(
+                &net.server_ns,
+                "ip",
+                &[
+                    "addr",
+                    "add",
+                    &format!("{}/30", self.server_alternative),
+                    "dev",
+                    &net.server_if,
+                ],
+            );
+            ok("ip addr add (server end, alternative subnet)", &out);
+            self.prepared = true;
+        }
+        let (old, new) = if self.on_alternative {
+            (self.alternative.clone(), self.original.clone())
+        } else {
+            (self.original.clone(), self.alternative.clone())
+        };
+        let out = net.exec(cns, "ip", &["addr", "add", &format!("{new}/30"), "dev", cif]);
+        ok("ip addr add (client, new address)", &out);
+        let out = net.exec(
+            cns,
+            "ip",
+            &[
+                "route", "replace", &net.server_ip, "dev", cif, "src", &new,
+            ],
+        );
+        ok("ip route replace (to the server, from the new address)", &out);
+        let out = net.exec(cns, "ip", &["addr", "del", &format!("{old}/30"), "dev", cif]);
+        ok("ip addr del (client, old address)", &out);
+        // Deleting an address may take routes that use it along; make sure
+        // the host route from the new address is there.
+        let out = net.exec(
+            cns,
+            "ip",
+            &[
+                "route", "replace", &net.server_ip, "dev", cif, "src", &new,
+            ],
+        );
+        ok("ip route replace (after deleting the old address)", &out);
+        self.on_alternative = !self.on_alternative;
+        self.changes += 1;
+        new
+    }
+}
+
+/// Takes the client's link down for `down`, then up, and waits until it is
+/// operational again.
+#[track_caller]
+pub fn link_down_for(net: &NetFixture, down: Duration) {
+    let t = net.link_down();
+    sleep_until(t.at + down);
+    net.link_up();
+    net.wait_link_operational();
+}
+
+/// Flaps the client's link: down for `half`, up for `half`, for `total`
+/// (ends up). Returns the number of down/up cycles.
+#[track_caller]
+pub fn flap(net: &NetFixture, half: Duration, total: Duration) -> u32 {
+    let start = Instant::now();
+    let mut cycles = 0;
+    while start.elapsed() + 2 * half <= total {
+        let t = net.link_down();
+        sleep_until(t.at + half);
+        let t = net.link_up();
+        cycles += 1;
+        sleep_until(t.at + half);
+    }
+    net.wait_link_operational();
+    cycles
+}
