@@ -55,12 +55,35 @@ fn cluster(name: &str, media: bool) -> Option<Cluster> {
 }
 
 /// Converges after a fault and prints one summary line.
+/// `recovered_ms`: from the end of the fault to the last client's
+/// RECONNECT_SUCCESS after it (0 if no one needed one after the end).
 fn after_fault(c: &mut Cluster, scenario: &str, fault: &str, marks: &[(u32, usize)]) {
+    let ended_ms = tether_tests::unix_ms();
     let conv = c.converge(RECONNECT);
     let ints = c.interruptions_since(marks);
+    let recovered = c
+        .members
+        .iter()
+        .filter_map(|m| {
+            let from = marks
+                .iter()
+                .find(|(u, _)| *u == m.uid)
+                .map_or(0, |(_, k)| *k);
+            m.client
+                .events_since(from)
+                .iter()
+                .filter(|e| e.is_state_reason("CONNECTED", "RECONNECT_SUCCESS"))
+                .map(|e| e.ts - ended_ms)
+                .max()
+        })
+        .max()
+        .unwrap_or(0)
+        .max(0);
+    measure("chaos_fault_end_to_reconnected_ms", recovered);
     println!(
-        "CHAOS scenario={scenario} fault=\"{fault}\" all_connected_ms={} server_ok_ms={} \
-         clients_match_ms={} observations={} interruptions={ints:?}",
+        "CHAOS scenario={scenario} fault=\"{fault}\" recovered_ms={recovered} \
+         all_connected_ms={} server_ok_ms={} clients_match_ms={} observations={} \
+         interruptions={ints:?}",
         conv.all_connected_ms, conv.server_ok_ms, conv.clients_ok_ms, conv.observations
     );
 }
@@ -70,8 +93,14 @@ fn loss(c: &mut Cluster, scenario: &str, pct: u32, dur: Duration) {
     let t = c.net.start_loss(pct, LossDirection::Both);
     sleep_until(t.at + dur);
     let (_, k) = c.net.stop_loss();
-    measure(&format!("chaos_loss{pct}_egress_pct"), format!("{:.1}", k.egress_pct()));
-    measure(&format!("chaos_loss{pct}_ingress_pct"), format!("{:.1}", k.ingress_pct()));
+    measure(
+        &format!("chaos_loss{pct}_egress_pct"),
+        format!("{:.1}", k.egress_pct()),
+    );
+    measure(
+        &format!("chaos_loss{pct}_ingress_pct"),
+        format!("{:.1}", k.ingress_pct()),
+    );
     let fault = format!(
         "{pct} % loss both ways for {}s (measured egress {:.1} % of {}, ingress {:.1} % of {})",
         dur.as_secs(),
@@ -100,7 +129,12 @@ fn cap(c: &mut Cluster, scenario: &str, kbit: u32, dur: Duration) {
 fn link_down(c: &mut Cluster, scenario: &str, dur: Duration) {
     let marks = c.marks();
     link_down_for(&c.net, dur);
-    after_fault(c, scenario, &format!("link down {}s", dur.as_secs()), &marks);
+    after_fault(
+        c,
+        scenario,
+        &format!("link down {}s", dur.as_secs()),
+        &marks,
+    );
 }
 
 fn flapping(c: &mut Cluster, scenario: &str, total: Duration) {
@@ -162,7 +196,11 @@ fn delay(name: &str, cut: Duration, hold: Duration) {
         &format!("silent cut {}s under the 300 ± 50 ms delay", cut.as_secs()),
         &marks,
     );
-    let relay_log = c.relay.as_ref().map(|r| r.stderr_text()).unwrap_or_default();
+    let relay_log = c
+        .relay
+        .as_ref()
+        .map(|r| r.stderr_text())
+        .unwrap_or_default();
     measure(
         "chaos_relay_connections",
         relay_log.lines().filter(|l| l.contains("-> ")).count(),
@@ -176,7 +214,12 @@ fn quick_loss_20pct_media() {
     let Some(mut c) = cluster("chaos_quick_loss", true) else {
         return;
     };
-    loss(&mut c, "quick_loss_20pct_media", 20, Duration::from_secs(10));
+    loss(
+        &mut c,
+        "quick_loss_20pct_media",
+        20,
+        Duration::from_secs(10),
+    );
 }
 
 #[test]
@@ -252,7 +295,12 @@ fn full_bandwidth_cap_media() {
         return;
     };
     for kbit in [1000, 256, 64] {
-        cap(&mut c, "full_bandwidth_cap_media", kbit, Duration::from_secs(30));
+        cap(
+            &mut c,
+            "full_bandwidth_cap_media",
+            kbit,
+            Duration::from_secs(30),
+        );
     }
 }
 
@@ -324,8 +372,12 @@ fn soak() {
         .unwrap_or(600);
     let seed = Rng::seed_from_env();
     println!("SOAK seed={seed} secs={secs} (replay: TETHER_CHAOS_SEED={seed})");
+    // TETHER_SOAK_MEDIA=0: signalling-only clients (no publisher, no
+    // subscriber, no media slot).
+    let media = std::env::var("TETHER_SOAK_MEDIA").map_or(true, |v| v != "0");
+    println!("SOAK media={media}");
     let mut rng = Rng::new(seed);
-    let Some(mut c) = cluster("chaos_soak", true) else {
+    let Some(mut c) = cluster("chaos_soak", media) else {
         return;
     };
     let start = Instant::now();
@@ -341,17 +393,26 @@ fn soak() {
     while start.elapsed() < total {
         step += 1;
         let marks = c.marks();
-        let extra: Vec<u32> = c.members.iter().map(|m| m.uid).filter(|u| *u >= 10).collect();
+        let extra: Vec<u32> = c
+            .members
+            .iter()
+            .map(|m| m.uid)
+            .filter(|u| *u >= 10)
+            .collect();
         let action = rng.range(0, 9);
         let what = match action {
             0 | 1 if extra.len() < 4 => {
-                let side = if rng.chance(70) { Side::Client } else { Side::Server };
+                let side = if rng.chance(70) {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
                 let uid = next_uid;
                 next_uid += 1;
                 c.join(uid, side, Kind::Quiet, Via::Direct);
                 format!("uid {uid} joined ({side:?} side)")
             }
-            0 | 1 | 2 if !extra.is_empty() => {
+            0..=2 if !extra.is_empty() => {
                 let uid = *rng.pick(&extra);
                 if rng.chance(50) {
                     c.leave(uid);
@@ -434,7 +495,12 @@ fn soak() {
     }
     // The end: back to the core members only, so the count of sessions is
     // that of the baseline's minimum, then read once more.
-    let extra: Vec<u32> = c.members.iter().map(|m| m.uid).filter(|u| *u >= 10).collect();
+    let extra: Vec<u32> = c
+        .members
+        .iter()
+        .map(|m| m.uid)
+        .filter(|u| *u >= 10)
+        .collect();
     for uid in extra {
         c.leave(uid);
     }
@@ -444,8 +510,12 @@ fn soak() {
     let (bstep, base, bmembers) = baseline.expect("a checkpoint after the restart phase");
     println!(
         "SOAK resources: baseline step {bstep} ({bmembers} members) fds={} rss_kib={} -> end \
-         (5 members) fds={} rss_kib={}; steps={step}",
-        base.fds, base.rss_kib, end.fds, end.rss_kib
+         ({} members) fds={} rss_kib={}; steps={step}",
+        base.fds,
+        base.rss_kib,
+        c.members.len(),
+        end.fds,
+        end.rss_kib
     );
     measure("soak_server_fds_baseline", base.fds);
     measure("soak_server_fds_end", end.fds);

@@ -27,7 +27,10 @@ pub fn sleep_until(t: Instant) {
 /// they are dropped.
 #[track_caller]
 pub fn bandwidth_cap(net: &NetFixture, rate_kbit: u32) {
-    for (ns, dev) in [(&net.client_ns, &net.client_if), (&net.server_ns, &net.server_if)] {
+    for (ns, dev) in [
+        (&net.client_ns, &net.client_if),
+        (&net.server_ns, &net.server_if),
+    ] {
         let out = net.exec(
             ns,
             "tc",
@@ -72,7 +75,10 @@ pub fn bandwidth_drops(net: &NetFixture) -> (u64, u64) {
 /// Removes the caps.
 #[track_caller]
 pub fn bandwidth_uncap(net: &NetFixture) {
-    for (ns, dev) in [(&net.client_ns, &net.client_if), (&net.server_ns, &net.server_if)] {
+    for (ns, dev) in [
+        (&net.client_ns, &net.client_if),
+        (&net.server_ns, &net.server_if),
+    ] {
         let out = net.exec(ns, "tc", &["qdisc", "del", "dev", dev, "root"]);
         ok(&format!("tc qdisc del on {dev}"), &out);
     }
@@ -152,26 +158,33 @@ impl AddressChanger {
         } else {
             (self.original.clone(), self.alternative.clone())
         };
-        let out = net.exec(cns, "ip", &["addr", "add", &format!("{new}/30"), "dev", cif]);
+        let out = net.exec(
+            cns,
+            "ip",
+            &["addr", "add", &format!("{new}/30"), "dev", cif],
+        );
         ok("ip addr add (client, new address)", &out);
         let out = net.exec(
             cns,
             "ip",
-            &[
-                "route", "replace", &net.server_ip, "dev", cif, "src", &new,
-            ],
+            &["route", "replace", &net.server_ip, "dev", cif, "src", &new],
         );
-        ok("ip route replace (to the server, from the new address)", &out);
-        let out = net.exec(cns, "ip", &["addr", "del", &format!("{old}/30"), "dev", cif]);
+        ok(
+            "ip route replace (to the server, from the new address)",
+            &out,
+        );
+        let out = net.exec(
+            cns,
+            "ip",
+            &["addr", "del", &format!("{old}/30"), "dev", cif],
+        );
         ok("ip addr del (client, old address)", &out);
         // Deleting an address may take routes that use it along; make sure
         // the host route from the new address is there.
         let out = net.exec(
             cns,
             "ip",
-            &[
-                "route", "replace", &net.server_ip, "dev", cif, "src", &new,
-            ],
+            &["route", "replace", &net.server_ip, "dev", cif, "src", &new],
         );
         ok("ip route replace (after deleting the old address)", &out);
         self.on_alternative = !self.on_alternative;
@@ -194,14 +207,14 @@ pub fn link_down_for(net: &NetFixture, down: Duration) {
 /// (ends up). Returns the number of down/up cycles.
 #[track_caller]
 pub fn flap(net: &NetFixture, half: Duration, total: Duration) -> u32 {
+    let cycles = (total.as_millis() / (2 * half.as_millis()).max(1)) as u32;
     let start = Instant::now();
-    let mut cycles = 0;
-    while start.elapsed() + 2 * half <= total {
-        let t = net.link_down();
-        sleep_until(t.at + half);
-        let t = net.link_up();
-        cycles += 1;
-        sleep_until(t.at + half);
+    for k in 0..cycles {
+        // On a fixed grid from the start, so slow `ip` calls do not add up.
+        net.link_down();
+        sleep_until(start + half * (2 * k + 1));
+        net.link_up();
+        sleep_until(start + half * (2 * k + 2));
     }
     net.wait_link_operational();
     cycles

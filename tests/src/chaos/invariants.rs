@@ -24,49 +24,31 @@ pub fn check_once(events: &[Event]) -> Result<(), String> {
     let mut reconnecting: BTreeSet<u64> = BTreeSet::new();
     for e in events {
         let Some(uid) = e.uid() else { continue };
-        match e.name.as_str() {
+        let bad = match e.name.as_str() {
             "peer-online" => {
-                if !online.insert(uid) {
-                    return Err(format!("second peer-online for {uid} without a peer-leave: {e}"));
-                }
+                (!online.insert(uid)).then_some("a second peer-online without a peer-leave between")
             }
             "peer-leave" => {
-                if !online.remove(&uid) {
-                    return Err(format!("peer-leave for {uid}, who was not online: {e}"));
-                }
                 streams.remove(&uid);
                 reconnecting.remove(&uid);
+                (!online.remove(&uid)).then_some("peer-leave for a peer that was not online")
             }
-            "stream-added" => {
-                if !online.contains(&uid) {
-                    return Err(format!("stream-added for {uid}, who is not online: {e}"));
-                }
-                if !streams.insert(uid) {
-                    return Err(format!(
-                        "second stream-added for {uid} without a stream-removed: {e}"
-                    ));
-                }
+            "stream-added" if !online.contains(&uid) => {
+                Some("stream-added for a peer that is not online")
             }
+            "stream-added" => (!streams.insert(uid))
+                .then_some("a second stream-added without a stream-removed between"),
             "stream-removed" => {
-                if !streams.remove(&uid) {
-                    return Err(format!("stream-removed for {uid} with no visible stream: {e}"));
-                }
+                (!streams.remove(&uid)).then_some("stream-removed with no visible stream")
             }
-            "peer-reconnecting" => {
-                if !online.contains(&uid) || !reconnecting.insert(uid) {
-                    return Err(format!(
-                        "peer-reconnecting for {uid}, not online or already reconnecting: {e}"
-                    ));
-                }
-            }
-            "peer-reconnected" => {
-                if !reconnecting.remove(&uid) {
-                    return Err(format!(
-                        "peer-reconnected for {uid} without a peer-reconnecting: {e}"
-                    ));
-                }
-            }
-            _ => {}
+            "peer-reconnecting" => (!online.contains(&uid) || !reconnecting.insert(uid))
+                .then_some("peer-reconnecting for a peer not online or already reconnecting"),
+            "peer-reconnected" => (!reconnecting.remove(&uid))
+                .then_some("peer-reconnected without a peer-reconnecting"),
+            _ => None,
+        };
+        if let Some(why) = bad {
+            return Err(format!("uid {uid}: {why}: {e}"));
         }
     }
     Ok(())

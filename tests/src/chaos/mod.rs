@@ -329,12 +329,13 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         for m in &self.members {
             let left = deadline.saturating_duration_since(Instant::now());
-            m.client.wait_until("CONNECTED (after the faults)", left, |evs| {
-                evs.iter()
-                    .rev()
-                    .find(|e| e.name == "connection-state-change")
-                    .is_some_and(|e| e.str("curState") == Some("CONNECTED"))
-            });
+            m.client
+                .wait_until("CONNECTED (after the faults)", left, |evs| {
+                    evs.iter()
+                        .rev()
+                        .find(|e| e.name == "connection-state-change")
+                        .is_some_and(|e| e.str("curState") == Some("CONNECTED"))
+                });
         }
     }
 
@@ -426,7 +427,11 @@ impl Cluster {
             }
         }
         let panics = invariants::panics_in_logs(self.sc.dir());
-        assert!(panics.is_empty(), "panics in the processes' stderr:\n{}", panics.join("\n"));
+        assert!(
+            panics.is_empty(),
+            "panics in the processes' stderr:\n{}",
+            panics.join("\n")
+        );
     }
 
     /// Interruptions (CONNECTED → CONNECTING) per member since event index
@@ -439,14 +444,20 @@ impl Cluster {
                     .iter()
                     .find(|(u, _)| *u == m.uid)
                     .map_or(0, |(_, k)| *k);
-                (m.uid, invariants::interruptions(&m.client.events_since(from)))
+                (
+                    m.uid,
+                    invariants::interruptions(&m.client.events_since(from)),
+                )
             })
             .collect()
     }
 
     /// Every member's event count now.
     pub fn marks(&self) -> Vec<(u32, usize)> {
-        self.members.iter().map(|m| (m.uid, m.client.mark())).collect()
+        self.members
+            .iter()
+            .map(|m| (m.uid, m.client.mark()))
+            .collect()
     }
 
     /// The server process's pid.

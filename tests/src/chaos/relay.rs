@@ -156,7 +156,14 @@ pub fn main_from_env() {
         drop(up.set_nodelay(true));
         let seed = crate::unix_ms() as u64 ^ (n << 40);
         pump(&down, &up, delay, jitter, seed, format!("{n} c->s"));
-        pump(&up, &down, delay, jitter, seed ^ 0xABCD, format!("{n} s->c"));
+        pump(
+            &up,
+            &down,
+            delay,
+            jitter,
+            seed ^ 0xABCD,
+            format!("{n} s->c"),
+        );
     }
 }
 
@@ -167,7 +174,14 @@ enum Chunk {
 
 /// Copies `from` → `to`, holding each chunk `delay ± jitter` and keeping
 /// order: a reader thread stamps chunks, a writer thread releases them.
-fn pump(from: &TcpStream, to: &TcpStream, delay: Duration, jitter: Duration, seed: u64, tag: String) {
+fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    delay: Duration,
+    jitter: Duration,
+    seed: u64,
+    tag: String,
+) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else {
         return;
     };
