@@ -55,10 +55,16 @@ fn cluster(name: &str, media: bool) -> Option<Cluster> {
 }
 
 /// Converges after a fault and prints one summary line.
-/// `recovered_ms`: from the end of the fault to the last client's
+/// `recovered_ms`: from the end of the fault (`ended_ms`, Unix ms: link up,
+/// server ready, loss table deleted, …) to the last client's
 /// RECONNECT_SUCCESS after it (0 if no one needed one after the end).
-fn after_fault(c: &mut Cluster, scenario: &str, fault: &str, marks: &[(u32, usize)]) {
-    let ended_ms = tether_tests::unix_ms();
+fn after_fault(
+    c: &mut Cluster,
+    scenario: &str,
+    fault: &str,
+    marks: &[(u32, usize)],
+    ended_ms: i64,
+) {
     let conv = c.converge(RECONNECT);
     let ints = c.interruptions_since(marks);
     let recovered = c
@@ -92,7 +98,7 @@ fn loss(c: &mut Cluster, scenario: &str, pct: u32, dur: Duration) {
     let marks = c.marks();
     let t = c.net.start_loss(pct, LossDirection::Both);
     sleep_until(t.at + dur);
-    let (_, k) = c.net.stop_loss();
+    let (stop, k) = c.net.stop_loss();
     measure(
         &format!("chaos_loss{pct}_egress_pct"),
         format!("{:.1}", k.egress_pct()),
@@ -109,7 +115,7 @@ fn loss(c: &mut Cluster, scenario: &str, pct: u32, dur: Duration) {
         k.ingress_pct(),
         k.ingress_total
     );
-    after_fault(c, scenario, &fault, &marks);
+    after_fault(c, scenario, &fault, &marks, stop.at_unix_ms);
 }
 
 fn cap(c: &mut Cluster, scenario: &str, kbit: u32, dur: Duration) {
@@ -119,32 +125,34 @@ fn cap(c: &mut Cluster, scenario: &str, kbit: u32, dur: Duration) {
     sleep_until(t + dur);
     let (dc, ds) = bandwidth_drops(&c.net);
     bandwidth_uncap(&c.net);
+    let ended = tether_tests::unix_ms();
     let fault = format!(
         "tbf {kbit} kbit both ways for {}s (dropped: client end {dc}, server end {ds} packets)",
         dur.as_secs()
     );
-    after_fault(c, scenario, &fault, &marks);
+    after_fault(c, scenario, &fault, &marks, ended);
 }
 
 fn link_down(c: &mut Cluster, scenario: &str, dur: Duration) {
     let marks = c.marks();
-    link_down_for(&c.net, dur);
+    let up = link_down_for(&c.net, dur);
     after_fault(
         c,
         scenario,
         &format!("link down {}s", dur.as_secs()),
         &marks,
+        up,
     );
 }
 
 fn flapping(c: &mut Cluster, scenario: &str, total: Duration) {
     let marks = c.marks();
-    let cycles = flap(&c.net, Duration::from_secs(2), total);
+    let (cycles, up) = flap(&c.net, Duration::from_secs(2), total);
     let fault = format!(
         "link flapping: down 2 s / up 2 s for {}s ({cycles} cycles)",
         total.as_secs()
     );
-    after_fault(c, scenario, &fault, &marks);
+    after_fault(c, scenario, &fault, &marks, up);
 }
 
 fn kill9(c: &mut Cluster, scenario: &str, down: Duration) {
@@ -153,15 +161,20 @@ fn kill9(c: &mut Cluster, scenario: &str, down: Duration) {
     c.server.kill9();
     sleep_until(t + down);
     c.server.restart();
-    let fault = format!("server kill -9, restarted {} ms later", down.as_millis());
-    after_fault(c, scenario, &fault, &marks);
+    let ready = tether_tests::unix_ms();
+    let fault = format!(
+        "server kill -9, restarted {} ms later (recovered_ms from its listening line)",
+        down.as_millis()
+    );
+    after_fault(c, scenario, &fault, &marks, ready);
 }
 
 fn address_change(c: &mut Cluster, scenario: &str, a: &mut AddressChanger) {
     let marks = c.marks();
     let new = a.change(&c.net);
+    let changed = tether_tests::unix_ms();
     let fault = format!("client namespace address changed to {new}");
-    after_fault(c, scenario, &fault, &marks);
+    after_fault(c, scenario, &fault, &marks, changed);
 }
 
 /// Delay scenario: the relay (300 ± 50 ms each way on the signalling of
@@ -185,16 +198,18 @@ fn delay(name: &str, cut: Duration, hold: Duration) {
         name,
         "signalling of uids 6, 7, 8 delayed 300 ± 50 ms each way; uid 8 joined, uid 3 left",
         &marks,
+        tether_tests::unix_ms(),
     );
     let marks = c.marks();
     let t = c.net.cut_silent();
     sleep_until(t.at + cut);
-    c.net.restore();
+    let restored = c.net.restore();
     after_fault(
         &mut c,
         name,
         &format!("silent cut {}s under the 300 ± 50 ms delay", cut.as_secs()),
         &marks,
+        restored.at_unix_ms,
     );
     let relay_log = c
         .relay
@@ -442,7 +457,7 @@ fn soak() {
             }
             5 => {
                 let total = Duration::from_secs(rng.range(4, 16));
-                let n = flap(&c.net, Duration::from_secs(2), total);
+                let (n, _) = flap(&c.net, Duration::from_secs(2), total);
                 format!("flapping {n} cycles")
             }
             6 => {

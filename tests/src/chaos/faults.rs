@@ -194,28 +194,31 @@ impl AddressChanger {
 }
 
 /// Takes the client's link down for `down`, then up, and waits until it is
-/// operational again.
+/// operational again. Returns when it was set up (Unix ms).
 #[track_caller]
-pub fn link_down_for(net: &NetFixture, down: Duration) {
+pub fn link_down_for(net: &NetFixture, down: Duration) -> i64 {
     let t = net.link_down();
     sleep_until(t.at + down);
-    net.link_up();
+    let up = net.link_up();
     net.wait_link_operational();
+    up.at_unix_ms
 }
 
 /// Flaps the client's link: down for `half`, up for `half`, for `total`
-/// (ends up). Returns the number of down/up cycles.
+/// (ends up). Returns the number of down/up cycles and when the link was
+/// last set up (Unix ms).
 #[track_caller]
-pub fn flap(net: &NetFixture, half: Duration, total: Duration) -> u32 {
+pub fn flap(net: &NetFixture, half: Duration, total: Duration) -> (u32, i64) {
     let cycles = (total.as_millis() / (2 * half.as_millis()).max(1)) as u32;
     let start = Instant::now();
+    let mut last_up = crate::unix_ms();
     for k in 0..cycles {
         // On a fixed grid from the start, so slow `ip` calls do not add up.
         net.link_down();
         sleep_until(start + half * (2 * k + 1));
-        net.link_up();
+        last_up = net.link_up().at_unix_ms;
         sleep_until(start + half * (2 * k + 2));
     }
     net.wait_link_operational();
-    cycles
+    (cycles, last_up)
 }
