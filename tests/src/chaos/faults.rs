@@ -89,11 +89,15 @@ pub fn bandwidth_uncap(net: &NetFixture) {
 /// while clients are connected: the old address disappears (an OS-visible
 /// change), established connections from it die, and new ones leave from
 /// the new address. The server end gets the alternative subnet's other
-/// address once, so replies route back; the client reaches the server's
-/// unchanged address through an on-link host route.
+/// address once, so replies route back; the client's alternative address is
+/// a point-to-point one whose peer is the server's unchanged address
+/// (`ip addr add ALT peer SERVER_IP/32`), so the route to the server belongs
+/// to the address and comes back by itself after a link down/up (a separate
+/// static route would be flushed by the kernel when the link goes down).
 pub struct AddressChanger {
     original: String,
     alternative: String,
+    server_ip: String,
     server_alternative: String,
     /// Whether the client namespace uses the alternative address now.
     pub on_alternative: bool,
@@ -117,6 +121,7 @@ impl AddressChanger {
         Self {
             original: net.client_ip.clone(),
             alternative: alt(&net.client_ip),
+            server_ip: net.server_ip.clone(),
             server_alternative: alt(&net.server_ip),
             on_alternative: false,
             prepared: false,
@@ -133,8 +138,22 @@ impl AddressChanger {
         }
     }
 
-    /// Switches to the other address: adds the new one, points the route to
-    /// the server at it, then deletes the old one. Returns the new address.
+    /// `ip addr` arguments (after add/del) for the original or the
+    /// alternative address.
+    fn spec(&self, alternative: bool) -> Vec<String> {
+        if alternative {
+            vec![
+                self.alternative.clone(),
+                "peer".into(),
+                format!("{}/32", self.server_ip),
+            ]
+        } else {
+            vec![format!("{}/30", self.original)]
+        }
+    }
+
+    /// Switches to the other address: adds the new one, then deletes the old
+    /// one. Returns the new address.
     #[track_caller]
     pub fn change(&mut self, net: &NetFixture) -> String {
         let (cns, cif) = (net.client_ns.as_str(), net.client_if.as_str());
@@ -153,43 +172,17 @@ impl AddressChanger {
             ok("ip addr add (server end, alternative subnet)", &out);
             self.prepared = true;
         }
-        let (old, new) = if self.on_alternative {
-            (self.alternative.clone(), self.original.clone())
-        } else {
-            (self.original.clone(), self.alternative.clone())
-        };
-        let out = net.exec(
-            cns,
-            "ip",
-            &["addr", "add", &format!("{new}/30"), "dev", cif],
-        );
-        ok("ip addr add (client, new address)", &out);
-        let out = net.exec(
-            cns,
-            "ip",
-            &["route", "replace", &net.server_ip, "dev", cif, "src", &new],
-        );
-        ok(
-            "ip route replace (to the server, from the new address)",
-            &out,
-        );
-        let out = net.exec(
-            cns,
-            "ip",
-            &["addr", "del", &format!("{old}/30"), "dev", cif],
-        );
-        ok("ip addr del (client, old address)", &out);
-        // Deleting an address may take routes that use it along; make sure
-        // the host route from the new address is there.
-        let out = net.exec(
-            cns,
-            "ip",
-            &["route", "replace", &net.server_ip, "dev", cif, "src", &new],
-        );
-        ok("ip route replace (after deleting the old address)", &out);
+        for (verb, alternative) in [("add", !self.on_alternative), ("del", self.on_alternative)] {
+            let spec = self.spec(alternative);
+            let mut args = vec!["addr", verb];
+            args.extend(spec.iter().map(String::as_str));
+            args.extend(["dev", cif]);
+            let out = net.exec(cns, "ip", &args);
+            ok(&format!("ip {}", args.join(" ")), &out);
+        }
         self.on_alternative = !self.on_alternative;
         self.changes += 1;
-        new
+        self.current().to_string()
     }
 }
 
@@ -221,4 +214,27 @@ pub fn flap(net: &NetFixture, half: Duration, total: Duration) -> (u32, i64) {
     }
     net.wait_link_operational();
     (cycles, last_up)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The alternative address reaches the server, also after the link went
+    /// down and up, and so does the original one after changing back.
+    #[test]
+    fn address_change_survives_a_link_flap() {
+        let Some(net) = NetFixture::new("chaos_address_change") else {
+            return;
+        };
+        let mut a = AddressChanger::new(&net);
+        assert_eq!(a.change(&net), alt(&net.client_ip));
+        assert!(net.ping_server(), "no ping from the alternative address");
+        link_down_for(&net, Duration::from_millis(200));
+        assert!(net.ping_server(), "no ping after link down/up");
+        assert_eq!(a.change(&net), net.client_ip);
+        assert!(net.ping_server(), "no ping after changing back");
+        link_down_for(&net, Duration::from_millis(200));
+        assert!(net.ping_server(), "no ping after changing back and down/up");
+    }
 }
