@@ -294,13 +294,25 @@ fn quick_address_change() {
 
 #[test]
 #[ignore = "full chaos suite (scripts/chaos.sh full)"]
-fn full_loss_5_20_50pct_media() {
+fn full_loss_5_20pct_media() {
     let Some(mut c) = cluster("chaos_full_loss", true) else {
         return;
     };
-    for pct in [5, 20, 50] {
+    for pct in [5, 20] {
         loss(&mut c, "full_loss_media", pct, Duration::from_secs(30));
     }
+}
+
+/// 50 % loss makes the signalling connections time out and resume, which
+/// can hit the bug of `known_bug_publisher_offer_lost_across_resume` (uid
+/// 2 then never gets uid 1's media back and the convergence check fails).
+#[test]
+#[ignore = "full chaos suite (scripts/chaos.sh full)"]
+fn full_loss_50pct_media() {
+    let Some(mut c) = cluster("chaos_full_loss50", true) else {
+        return;
+    };
+    loss(&mut c, "full_loss_media", 50, Duration::from_secs(30));
 }
 
 #[test]
