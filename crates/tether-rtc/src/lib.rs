@@ -2,13 +2,25 @@
 //! the codecs and their payload types (Opus 111, VP8 96 with RTX 97), the
 //! RTCP feedback the application needs (keyframe requests, receiver
 //! reports), ICE check timing, and the peer-connection defaults.
+//!
+//! Loss repair: NACK both ways with RTX (RFC 4588) for video; our own NACK
+//! generator ([`nack`]) counts RTX-repaired packets as arrived, so a repaired
+//! packet is never asked for again, and asks for none more than
+//! [`MAX_NACKS_PER_PACKET`] times.
+
+pub mod nack;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, Interceptor, NackResponderBuilder, Packet, Slot, StreamInfo, TaggedPacket,
+};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
@@ -20,8 +32,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::sansio::Protocol;
 use webrtc::peer_connection::{
-    register_default_interceptors, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, Registry, SettingEngineBuilder,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    Registry, SettingEngineBuilder,
 };
 
 /// Opus payload type, on every leg.
@@ -34,6 +46,16 @@ pub const VP8_RTX_PT: u8 = 97;
 /// How often ICE sends connectivity checks. The crate's default (200 ms) is
 /// what delays DTLS; 20 ms brings a loopback connection up in tens of ms.
 pub const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How often the NACK generator asks for what is still missing (as the
+/// crate's own generator did).
+pub const NACK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A lost packet is NACKed at most this many times: as soon as the gap
+/// shows, then [`NACK_INTERVAL`] apart, so over 300 ms, about as long as a
+/// receiver waits for it (the client gives a frame up once 300 ms of newer
+/// media is held behind a gap).
+pub const MAX_NACKS_PER_PACKET: u16 = 4;
 
 /// The codec a track of `kind` is sent with.
 pub fn codec_for(kind: RtpCodecKind) -> RTCRtpCodec {
@@ -169,6 +191,31 @@ impl Interceptor for RtcpToApplication {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
+/// The crate's default interceptors (`register_default_interceptors`: NACK
+/// both ways, simulcast header extensions, TWCC receiver, RTCP reports), but
+/// with our RTX-aware [`nack::NackGenerator`] in place of the crate's (see
+/// there why), plus [`RtcpToApplication`].
+pub fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
+    for parameter in ["", "pli"] {
+        engine.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(engine)?;
+    let registry = Registry::new()
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            nack::NackGenerator::new(NACK_INTERVAL, MAX_NACKS_PER_PACKET),
+        );
+    let registry = configure_twcc_receiver_only(registry, engine)?;
+    Ok(configure_rtcp_reports(registry).with(Slot::from(14_000), RtcpToApplication::default()))
+}
+
 /// Build a peer connection with the shared settings, bound to `bind`
 /// (port 0 = ephemeral), gathering loopback candidates when
 /// `include_loopback`.
@@ -178,8 +225,7 @@ pub async fn build_peer_connection(
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let mut engine = media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?
-        .with(Slot::from(14_000), RtcpToApplication::default());
+    let registry = interceptors(&mut engine)?;
     let settings = SettingEngineBuilder::new()
         .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
         .with_include_loopback_candidate(include_loopback)
