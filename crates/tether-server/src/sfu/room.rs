@@ -22,7 +22,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::forward::{sink_feedback, Sink, Source};
+use super::forward::{sink_feedback, Dedup, Sink, Source};
 use super::rtc::{PcFactory, OPUS_PT, VP8_PT};
 use super::{Kind, Signal};
 use crate::hub::{Hub, SessionKey};
@@ -574,9 +574,14 @@ impl Room {
             let source = source.clone();
             let room = self.tx.clone();
             tokio::spawn(async move {
+                let mut dedup = Dedup::default();
                 while let Some(event) = track.poll().await {
                     match event {
-                        TrackRemoteEvent::OnRtpPacket(packet) => source.forward(packet).await,
+                        TrackRemoteEvent::OnRtpPacket(packet)
+                            if dedup.first_time(packet.header.sequence_number) =>
+                        {
+                            source.forward(packet).await;
+                        }
                         TrackRemoteEvent::OnEnded => break,
                         _ => {}
                     }
