@@ -2,41 +2,32 @@
 //! sources and the sinks that carry them to subscribers. One task owns it all;
 //! webrtc callbacks only post [`RoomCmd`]s.
 
+mod pc;
+mod subscribe;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tether_proto::{ErrorCode, MediaTarget, ServerMessage};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Span};
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription,
+    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::forward::{sink_feedback, Dedup, Sink, Source};
-use super::rtc::{PcFactory, OPUS_PT, VP8_PT};
+use super::forward::{Dedup, Sink, Source};
+use super::rtc::PcFactory;
 use super::{Kind, Signal};
 use crate::hub::{Hub, SessionKey};
 
-/// Longest wait for ICE gathering before an SDP is sent as it is. Host
-/// candidates gather in well under a millisecond.
-const GATHER_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Which of a session's two connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Publisher,
-    Subscriber,
-}
+pub(crate) use pc::{fingerprint, parse_candidate, Role};
+use pc::{Handler, Pc};
 
 /// What the room task handles, in order.
 pub(crate) enum RoomCmd {
@@ -79,89 +70,6 @@ pub(crate) enum RoomCmd {
         role: Role,
         state: RTCPeerConnectionState,
     },
-}
-
-/// Forwards webrtc callbacks into the room's queue; nothing else.
-struct Handler {
-    room: mpsc::UnboundedSender<RoomCmd>,
-    uid: u32,
-    pc: u64,
-    role: Role,
-    gathering: watch::Sender<RTCIceGatheringState>,
-}
-
-impl Handler {
-    fn post(&self, cmd: RoomCmd) {
-        // The room is gone only while shutting down.
-        if self.room.send(cmd).is_err() {
-            debug!("webrtc event after the room ended");
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        self.gathering.send_replace(state);
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.post(RoomCmd::PcState {
-            uid: self.uid,
-            pc: self.pc,
-            role: self.role,
-            state,
-        });
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        if self.role == Role::Publisher {
-            self.post(RoomCmd::Track {
-                uid: self.uid,
-                pc: self.pc,
-                track,
-            });
-        }
-    }
-}
-
-/// A peer connection with what the room needs to drive it.
-struct Pc {
-    pc: Arc<dyn PeerConnection>,
-    id: u64,
-    gathering: watch::Receiver<RTCIceGatheringState>,
-    /// The remote's DTLS fingerprint: a different one means a new connection.
-    remote_fingerprint: Option<String>,
-}
-
-impl Pc {
-    /// Apply a local description and return the SDP once candidates are in.
-    async fn set_local(&self, desc: RTCSessionDescription) -> webrtc::error::Result<String> {
-        let mut gathering = self.gathering.clone();
-        self.pc.set_local_description(desc).await?;
-        let complete = gathering.wait_for(|s| *s == RTCIceGatheringState::Complete);
-        if tokio::time::timeout(GATHER_TIMEOUT, complete)
-            .await
-            .is_err()
-        {
-            warn!("ICE gathering did not complete in time; sending what we have");
-        }
-        let sdp = self
-            .pc
-            .local_description()
-            .await
-            .map(|d| d.sdp)
-            .unwrap_or_default();
-        Ok(sdp)
-    }
-
-    fn close(self) {
-        tokio::spawn(async move {
-            if let Err(e) = self.pc.close().await {
-                debug!("closing a peer connection failed: {e}");
-            }
-        });
-    }
 }
 
 /// One outgoing track on a subscriber connection.
@@ -231,24 +139,6 @@ pub(crate) struct Room {
     tx: mpsc::UnboundedSender<RoomCmd>,
     parts: BTreeMap<u32, Participant>,
     next_pc: u64,
-}
-
-fn random_ssrc() -> u32 {
-    let v = uuid::Uuid::new_v4().as_u128();
-    // Any 32 bits of a random uuid; 0 is avoided for readability in captures.
-    (v as u32).max(1)
-}
-
-/// A trickled candidate as the client sends it (`RTCIceCandidateInit` JSON).
-pub(crate) fn parse_candidate(json: &str) -> Result<RTCIceCandidateInit, serde_json::Error> {
-    serde_json::from_str(json)
-}
-
-/// The `a=fingerprint:` value of an SDP.
-pub(crate) fn fingerprint(sdp: &str) -> Option<String> {
-    sdp.lines()
-        .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
-        .map(|f| f.trim().to_ascii_lowercase())
 }
 
 fn kind_of(kind: RtpCodecKind) -> Option<Kind> {
@@ -593,166 +483,5 @@ impl Room {
         p.readers.push(reader);
         p.published.insert(kind, source);
         self.resubscribe_all().await;
-    }
-
-    async fn resubscribe_all(&mut self) {
-        let uids: Vec<u32> = self.parts.keys().copied().collect();
-        for uid in uids {
-            self.resubscribe(uid).await;
-        }
-    }
-
-    /// Bring `uid`'s subscriber connection in line with what the others
-    /// publish, and (re)offer if anything changed.
-    async fn resubscribe(&mut self, uid: u32) {
-        if let Err(e) = self.try_resubscribe(uid).await {
-            self.error(
-                uid,
-                ErrorCode::Internal,
-                format!("subscriber connection: {e}"),
-            );
-        }
-    }
-
-    async fn try_resubscribe(&mut self, uid: u32) -> webrtc::error::Result<()> {
-        let wanted: BTreeMap<(u32, Kind), Arc<Source>> = self
-            .parts
-            .iter()
-            .filter(|(u, _)| **u != uid)
-            .flat_map(|(u, p)| p.published.iter().map(|(k, s)| ((*u, *k), s.clone())))
-            .collect();
-        let needs_pc = self
-            .parts
-            .get(&uid)
-            .is_some_and(|p| p.subscriber.is_none() && !wanted.is_empty());
-        if needs_pc {
-            let pc = self.new_pc(uid, Role::Subscriber).await?;
-            if let Some(p) = self.parts.get_mut(&uid) {
-                p.subscriber = Some(pc);
-            }
-        }
-        let Some(p) = self.parts.get_mut(&uid) else {
-            return Ok(());
-        };
-        let Some(sub) = p.subscriber.as_ref() else {
-            return Ok(());
-        };
-        let stale: Vec<(u32, Kind)> = p
-            .down
-            .iter()
-            .filter(|(k, d)| !wanted.get(k).is_some_and(|s| Arc::ptr_eq(s, &d.source)))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in stale {
-            if let Some(d) = p.down.remove(&k) {
-                d.source.remove_sink(uid);
-                if let Some(f) = d.feedback {
-                    f.abort();
-                }
-                sub.pc.remove_track(&d.sender).await?;
-                p.needs_offer = true;
-            }
-        }
-        for (k, source) in wanted {
-            if p.down.contains_key(&k) {
-                continue;
-            }
-            let pt = match k.1 {
-                Kind::Audio => OPUS_PT,
-                Kind::Video => VP8_PT,
-            };
-            let sink = Arc::new(Sink::new(uid, &source, random_ssrc(), pt));
-            let sender = sub
-                .pc
-                .add_track(sink.track.clone() as Arc<dyn TrackLocal>)
-                .await?;
-            source.add_sink(sink.clone());
-            p.down.insert(
-                k,
-                Down {
-                    source,
-                    sink,
-                    sender,
-                    negotiated: false,
-                    feedback: None,
-                },
-            );
-            p.needs_offer = true;
-        }
-        self.maybe_offer(uid).await
-    }
-
-    async fn maybe_offer(&mut self, uid: u32) -> webrtc::error::Result<()> {
-        let Some(p) = self.parts.get_mut(&uid) else {
-            return Ok(());
-        };
-        if !p.needs_offer || p.offered.is_some() {
-            return Ok(());
-        }
-        let Some(sub) = p.subscriber.as_ref() else {
-            return Ok(());
-        };
-        let options = RTCOfferOptions {
-            ice_restart: p.needs_restart,
-        };
-        let started = Instant::now();
-        let offer = sub.pc.create_offer(Some(options)).await?;
-        let sdp = self.factory.advertise(sub.set_local(offer).await?);
-        p.offered = Some(p.down.keys().copied().collect());
-        p.needs_offer = false;
-        let restart = std::mem::take(&mut p.needs_restart);
-        info!(parent: &p.span, tracks = p.down.len(), restart,
-              took_us = started.elapsed().as_micros() as u64, "subscriber offer");
-        if !self.send(uid, &ServerMessage::SubscriberOffer { sdp }) {
-            debug!("subscriber offer not delivered (detached); waiting for subscriber-restart");
-        }
-        Ok(())
-    }
-
-    async fn subscriber_answer(&mut self, uid: u32, sdp: String) -> webrtc::error::Result<()> {
-        let Some(p) = self.parts.get_mut(&uid) else {
-            return Ok(());
-        };
-        let (Some(sub), Some(offered)) = (p.subscriber.as_ref(), p.offered.take()) else {
-            debug!(parent: &p.span, "subscriber answer without an offer out; ignored");
-            return Ok(());
-        };
-        sub.pc
-            .set_remote_description(RTCSessionDescription::answer(sdp)?)
-            .await?;
-        let connected = p.subscriber_connected;
-        for k in offered {
-            let Some(d) = p.down.get_mut(&k) else {
-                continue;
-            };
-            if d.negotiated {
-                continue;
-            }
-            d.negotiated = true;
-            if let Ok(params) = d.sender.get_parameters().await {
-                let mime = match k.1 {
-                    Kind::Audio => "audio/opus",
-                    Kind::Video => "video/vp8",
-                };
-                if let Some(c) = params
-                    .rtp_parameters
-                    .codecs
-                    .iter()
-                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
-                {
-                    d.sink.payload_type.store(c.payload_type, Ordering::Relaxed);
-                }
-            }
-            d.feedback = Some(tokio::spawn(sink_feedback(
-                d.sink.clone(),
-                d.source.clone(),
-            )));
-            if connected {
-                d.sink.active.store(true, Ordering::Release);
-                d.source.request_keyframe("new subscriber");
-            }
-        }
-        debug!(parent: &p.span, "subscriber answer applied");
-        self.maybe_offer(uid).await
     }
 }
