@@ -1,0 +1,105 @@
+//! The media task's peer connections: the callback handler that posts into
+//! the task's queue, and the connection with what the task needs to drive it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, trace, warn};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+
+use super::super::{TransportRole, TransportState};
+use super::Cmd;
+
+/// Longest wait for ICE gathering before an SDP is sent as it is.
+pub(super) const GATHER_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub(super) struct Handler {
+    pub(super) tx: mpsc::UnboundedSender<Cmd>,
+    pub(super) pc: u64,
+    pub(super) role: TransportRole,
+    pub(super) gathering: watch::Sender<RTCIceGatheringState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathering.send_replace(state);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let cmd = Cmd::PcState {
+            pc: self.pc,
+            role: self.role,
+            state,
+        };
+        if self.tx.send(cmd).is_err() {
+            trace!("state change after the media task ended");
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if self.tx.send(Cmd::Track { pc: self.pc, track }).is_err() {
+            trace!("track after the media task ended");
+        }
+    }
+}
+
+pub(super) struct Pc {
+    pub(super) pc: Arc<dyn PeerConnection>,
+    pub(super) id: u64,
+    pub(super) gathering: watch::Receiver<RTCIceGatheringState>,
+    pub(super) remote_fingerprint: Option<String>,
+}
+
+impl Pc {
+    pub(super) async fn set_local(
+        &self,
+        desc: RTCSessionDescription,
+    ) -> webrtc::error::Result<String> {
+        let mut gathering = self.gathering.clone();
+        self.pc.set_local_description(desc).await?;
+        let complete = gathering.wait_for(|s| *s == RTCIceGatheringState::Complete);
+        if tokio::time::timeout(GATHER_TIMEOUT, complete)
+            .await
+            .is_err()
+        {
+            warn!("ICE gathering did not complete in time; sending what we have");
+        }
+        Ok(self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .unwrap_or_default())
+    }
+
+    pub(super) fn close(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.pc.close().await {
+                debug!("closing a peer connection failed: {e}");
+            }
+        });
+    }
+}
+
+pub(super) fn fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
+        .map(|f| f.trim().to_ascii_lowercase())
+}
+
+pub(super) fn transport_state(s: RTCPeerConnectionState) -> TransportState {
+    match s {
+        RTCPeerConnectionState::Connecting => TransportState::Connecting,
+        RTCPeerConnectionState::Connected => TransportState::Connected,
+        RTCPeerConnectionState::Disconnected => TransportState::Disconnected,
+        RTCPeerConnectionState::Failed => TransportState::Failed,
+        RTCPeerConnectionState::Closed => TransportState::Closed,
+        _ => TransportState::New,
+    }
+}
