@@ -88,9 +88,13 @@ fn after_fault(
     measure("chaos_fault_end_to_reconnected_ms", recovered);
     println!(
         "CHAOS scenario={scenario} fault=\"{fault}\" recovered_ms={recovered} \
-         all_connected_ms={} server_ok_ms={} clients_match_ms={} observations={} \
-         interruptions={ints:?}",
-        conv.all_connected_ms, conv.server_ok_ms, conv.clients_ok_ms, conv.observations
+         all_connected_ms={} server_ok_ms={} clients_match_ms={} media_ok_ms={} \
+         observations={} interruptions={ints:?}",
+        conv.all_connected_ms,
+        conv.server_ok_ms,
+        conv.clients_ok_ms,
+        conv.media_ok_ms,
+        conv.observations
     );
 }
 
@@ -505,12 +509,13 @@ fn soak() {
         let u = tether_tests::chaos::resources::usage(pid).expect("server /proc entry");
         let elapsed = start.elapsed().as_secs();
         println!(
-            "SOAK step={step} t={elapsed}s action=\"{what}\" members={:?} converge_ms={}/{}/{} \
+            "SOAK step={step} t={elapsed}s action=\"{what}\" members={:?} converge_ms={}/{}/{}/{} \
              interruptions={:?} server_pid={pid} fds={} rss_kib={}",
             c.expected(),
             conv.all_connected_ms,
             conv.server_ok_ms,
             conv.clients_ok_ms,
+            conv.media_ok_ms,
             c.interruptions_since(&marks),
             u.fds,
             u.rss_kib

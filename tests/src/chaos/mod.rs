@@ -105,6 +105,9 @@ pub struct Convergence {
     pub clients_ok_ms: u128,
     /// Observations needed.
     pub observations: u32,
+    /// From then until every subscriber decoded every publisher's video
+    /// again (0 without subscribers).
+    pub media_ok_ms: u128,
 }
 
 /// A server, its namespaces, and clients. Fields drop in order: clients,
@@ -129,6 +132,10 @@ pub struct Cluster {
     next_observer: u32,
     _slot: Option<MediaSlot>,
 }
+
+/// How long, after the views matched, until every subscriber decodes every
+/// publisher's video again (a whole 1 s stats period with frames).
+pub const MEDIA_FLOW: Duration = Duration::from_secs(5);
 
 /// How long a (re)join may take before the check fails.
 pub const JOIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -344,7 +351,9 @@ impl Cluster {
     /// (observed again until it is, 25 s at most: a client killed without
     /// goodbye stays up to the server's 10 s timeout), and then every
     /// client's roster and stream table equal to the server's within 5 s,
-    /// observers gone from them. Then [`Cluster::check_invariants`].
+    /// observers gone from them; then every subscriber decoding every
+    /// publisher's video within [`MEDIA_FLOW`]. Then
+    /// [`Cluster::check_invariants`].
     #[track_caller]
     pub fn converge(&mut self, reconnect: Duration) -> Convergence {
         let t0 = Instant::now();
@@ -403,10 +412,36 @@ impl Cluster {
             );
         }
         out.clients_ok_ms = observed.elapsed().as_millis();
+        // A subscriber's stream table alone can be stale: with media gating a
+        // stream that stopped is removed only after the 10 s no-data timeout.
+        // So every subscriber must also decode every publisher's video again:
+        // a report covering a whole period after this point with frames in it.
+        let flow_from = crate::unix_ms();
+        let flow_start = Instant::now();
+        for m in self.members.iter().filter(|m| m.kind == Kind::Subscriber) {
+            for p in truth.streams.iter().filter(|u| **u != u64::from(m.uid)) {
+                let uid = u32::try_from(*p).expect("uid fits u32");
+                let left = (flow_start + MEDIA_FLOW).saturating_duration_since(Instant::now());
+                crate::media::wait_video(
+                    &m.client,
+                    uid,
+                    0,
+                    &format!(
+                        "uid{} decoding uid {uid}'s video again (a report from {} ms on with fps > 0)",
+                        m.uid,
+                        flow_from + crate::media::STATS_PERIOD_MS
+                    ),
+                    left,
+                    |s| s.ts >= flow_from + crate::media::STATS_PERIOD_MS && s.fps > 0.0,
+                );
+            }
+        }
+        out.media_ok_ms = flow_start.elapsed().as_millis();
         self.check_invariants();
         measure("chaos_all_connected_ms", out.all_connected_ms);
         measure("chaos_server_roster_ok_ms", out.server_ok_ms);
         measure("chaos_clients_match_server_ms", out.clients_ok_ms);
+        measure("chaos_media_flowing_ms", out.media_ok_ms);
         out
     }
 
