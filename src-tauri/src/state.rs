@@ -236,6 +236,7 @@ impl AppState {
                     }
                 }
             })),
+            preview_sink: None,
         });
         let mute = settings.mute_on_join;
 

@@ -79,6 +79,7 @@ impl Peer {
                 video_sink: opts.subscribe.then(|| {
                     VideoSink::new(1000, move |f| lock(&sink_log).push((Instant::now(), f.uid)))
                 }),
+                preview_sink: None,
             });
         }
         let events: Log<EventRecord> = Arc::default();

@@ -81,6 +81,7 @@ pub async fn join(args: JoinArgs) -> Result<(), RunError> {
             subscribe,
             playback_device: None,
             video_sink: None,
+            preview_sink: None,
         });
     }
 

@@ -17,23 +17,28 @@ use crate::media::{MediaConfig, MediaEvent, MediaKind, MediaSession, Publication
 use crate::pipeline::{network_quality, PublishSource, RecvInput, RecvPipeline, SendPipeline};
 use crate::record::{EventRecord, Record};
 
-/// A decoded remote video frame, as RGBA for drawing.
+/// A video frame as RGBA for drawing: a decoded remote frame, or a local
+/// preview frame (see [`MediaOptions::preview_sink`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbaFrame {
-    /// The publisher.
+    /// The publisher; [`PREVIEW_UID`] (0, never a valid uid) for the local preview.
     pub uid: u32,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
-    /// Decoded-frame counter of this stream.
+    /// Decoded-frame counter of this stream (for the preview: the source's
+    /// frame number).
     pub frame_no: u64,
     /// `width * height * 4` bytes.
     pub rgba: Vec<u8>,
 }
 
-/// Receives decoded video frames (called on the decode thread: hand the frame
-/// off, don't block).
+/// The `uid` of local preview frames: 0 is never a participant's uid.
+pub const PREVIEW_UID: u32 = 0;
+
+/// Receives video frames (called on the decode thread, or for the preview on
+/// the encode thread: hand the frame off, don't block).
 #[derive(Clone)]
 pub struct VideoSink {
     /// At most this many frames per second per publisher reach the sink.
@@ -82,6 +87,11 @@ pub struct MediaOptions {
     pub playback_device: Option<String>,
     /// Where decoded remote video goes (e.g. the desktop app's tiles).
     pub video_sink: Option<VideoSink>,
+    /// Where the local preview (self-view) goes: the captured frames that
+    /// are published, before encoding, as RGBA with `uid` [`PREVIEW_UID`],
+    /// at most `max_fps` per second. Nothing while video is muted or not
+    /// published. `None`: no preview, no conversion cost.
+    pub preview_sink: Option<VideoSink>,
 }
 
 impl Default for MediaOptions {
@@ -91,6 +101,7 @@ impl Default for MediaOptions {
             subscribe: true,
             playback_device: None,
             video_sink: None,
+            preview_sink: None,
         }
     }
 }
@@ -246,6 +257,8 @@ impl CallMedia {
             publication,
             tokio::runtime::Handle::current(),
             report,
+            self.options.preview_sink.clone(),
+            self.muted.video,
         ));
         if self.muted.audio || self.muted.video {
             self.set_muted(self.muted);
@@ -254,6 +267,9 @@ impl CallMedia {
 
     pub(crate) fn set_muted(&mut self, muted: Media) {
         self.muted = muted;
+        if let Some(send) = &self.send {
+            send.set_video_muted(muted.video);
+        }
         if let Err(e) = self.session.set_muted(muted.audio, muted.video) {
             debug!(error = %e, "mute not sent");
         }

@@ -17,7 +17,7 @@ mod record;
 mod transport;
 
 pub use actor::{Client, ClientConfig, ClientEvent};
-pub use call::{MediaOptions, RgbaFrame, VideoSink};
+pub use call::{MediaOptions, RgbaFrame, VideoSink, PREVIEW_UID};
 pub use clock::unix_ms;
 pub use error::ClientError;
 pub use pipeline::{network_quality, PublishSource};

@@ -23,6 +23,7 @@ fn config(url: &str, uid: u32, sink: Option<VideoSink>) -> ClientConfig {
         subscribe: true,
         playback_device: None,
         video_sink: sink,
+        preview_sink: None,
     });
     config
 }

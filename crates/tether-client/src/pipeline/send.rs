@@ -16,6 +16,7 @@ use tether_media::{
 };
 
 use super::{unix_us, PublishSource};
+use crate::call::{RgbaFrame, VideoSink, PREVIEW_UID};
 use crate::media::{Publication, SampleWriter};
 
 const AUDIO_FRAME: Duration = Duration::from_millis(20);
@@ -38,6 +39,7 @@ pub(crate) struct SendPipeline {
     keyframe: Arc<AtomicBool>,
     bitrate_kbps: Arc<AtomicU32>,
     audio_loss_percent: Arc<AtomicU8>,
+    video_muted: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     _mic: Option<MicCapture>,
     _camera: Option<CameraCapture>,
@@ -46,16 +48,21 @@ pub(crate) struct SendPipeline {
 impl SendPipeline {
     /// Start feeding `publication` from `source`. Missing devices are
     /// reported; with `fallback_synthetic` the synthetic source stands in.
+    /// `preview` gets the published video frames (RGBA, rate-capped) while
+    /// video is not muted.
     pub(crate) fn start(
         source: &PublishSource,
         publication: Publication,
         runtime: Handle,
         report: Report,
+        preview: Option<VideoSink>,
+        video_muted: bool,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let keyframe = Arc::new(AtomicBool::new(false));
         let bitrate_kbps = Arc::new(AtomicU32::new(Vp8Config::default().bitrate_kbps));
         let audio_loss_percent = Arc::new(AtomicU8::new(0));
+        let video_muted = Arc::new(AtomicBool::new(video_muted));
         let (tx, rx) = mpsc::sync_channel::<Raw>(8);
         let want_audio = publication.audio.is_some();
         let want_video = publication.video.is_some();
@@ -101,6 +108,11 @@ impl SendPipeline {
             bitrate_kbps: bitrate_kbps.clone(),
             audio_loss_percent: audio_loss_percent.clone(),
             report: report.clone(),
+            preview: preview.map(|sink| Preview {
+                sink,
+                muted: video_muted.clone(),
+                due: None,
+            }),
         };
         let stop_enc = stop.clone();
         match std::thread::Builder::new()
@@ -115,6 +127,7 @@ impl SendPipeline {
             keyframe,
             bitrate_kbps,
             audio_loss_percent,
+            video_muted,
             threads,
             _mic: mic,
             _camera: camera,
@@ -134,6 +147,11 @@ impl SendPipeline {
     /// Change the video bitrate target (applied from the next frame).
     pub(crate) fn set_bitrate_kbps(&self, kbps: u32) {
         self.bitrate_kbps.store(kbps, Ordering::Relaxed);
+    }
+
+    /// Video is muted (camera off): the preview gets no frames meanwhile.
+    pub(crate) fn set_video_muted(&self, muted: bool) {
+        self.video_muted.store(muted, Ordering::Relaxed);
     }
 
     /// Tell the Opus encoder how much loss to protect against (in-band FEC).
@@ -249,6 +267,49 @@ fn catch_up(next: Instant, now: Instant) -> Instant {
     }
 }
 
+/// A preview frame may come this much before its deadline (source jitter).
+const PREVIEW_SLACK: Duration = Duration::from_millis(5);
+
+/// The local self-view: published frames as RGBA, at most `max_fps`.
+struct Preview {
+    sink: VideoSink,
+    muted: Arc<AtomicBool>,
+    /// When the next frame may go out.
+    due: Option<Instant>,
+}
+
+impl Preview {
+    /// Hand `frame` to the sink unless video is muted or the sink had one
+    /// too recently (converted only when it is delivered).
+    fn offer(&mut self, frame: &VideoFrame) {
+        if self.muted.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        if self.due.is_some_and(|due| now + PREVIEW_SLACK < due) {
+            return;
+        }
+        let Some(rgba) = tether_media::i420_to_rgba(frame) else {
+            return;
+        };
+        // Deadlines, not gaps: a 30 fps source jittering around a 15 fps
+        // cap still yields 15 fps (a plain "gap since the last one" check
+        // skips a late-by-a-hair frame and drops to 10).
+        let gap = Duration::from_secs(1) / self.sink.max_fps.max(1);
+        self.due = Some(match self.due {
+            Some(due) if now.saturating_duration_since(due) < gap => due + gap,
+            _ => now + gap,
+        });
+        self.sink.deliver(RgbaFrame {
+            uid: PREVIEW_UID,
+            width: frame.width,
+            height: frame.height,
+            frame_no: frame.frame_no,
+            rgba,
+        });
+    }
+}
+
 struct Encoder {
     audio: Option<SampleWriter>,
     video: Option<SampleWriter>,
@@ -257,10 +318,11 @@ struct Encoder {
     bitrate_kbps: Arc<AtomicU32>,
     audio_loss_percent: Arc<AtomicU8>,
     report: Report,
+    preview: Option<Preview>,
 }
 
 impl Encoder {
-    fn run(self, rx: &mpsc::Receiver<Raw>, stop: &AtomicBool) {
+    fn run(mut self, rx: &mpsc::Receiver<Raw>, stop: &AtomicBool) {
         let mut opus = match OpusEncoder::new() {
             Ok(e) => Some(e),
             Err(e) => {
@@ -298,6 +360,9 @@ impl Encoder {
                     }
                 }
                 Raw::Video(frame) => {
+                    if let Some(preview) = self.preview.as_mut() {
+                        preview.offer(&frame);
+                    }
                     let (Some(writer), Some(enc)) = (&self.video, vp8.as_mut()) else {
                         continue;
                     };
