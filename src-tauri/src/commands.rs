@@ -118,8 +118,9 @@ pub async fn set_settings(state: State<'_, AppState>, settings: Settings) -> Ipc
 }
 
 /// Open the binary video stream (docs/ipc.md "Video"): every decoded remote
-/// frame, at most 15 per second per peer, as ONE raw message (16-byte header
-/// + RGBA; `crate::video`). Raw bytes have no specta type, so this command is
+/// frame, at most 15 per second per peer, and the local preview (self-view,
+/// flag `FLAG_PREVIEW`, 15 per second while the camera is on), each as ONE
+/// raw message (16-byte header + RGBA; `crate::video`). Raw bytes have no specta type, so this command is
 /// outside the generated bindings; `ui/src/api.ts` calls it by name with a
 /// `Channel<ArrayBuffer>`.
 #[tauri::command]

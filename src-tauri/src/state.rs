@@ -22,7 +22,7 @@ use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::logging;
 use crate::settings::{check_server_url, SettingsStore};
 use crate::types::{ConnectionInfo, Device, DeviceKind, DeviceList, JoinResult};
-use crate::video::{encode_frame, VideoOut, MAX_FPS};
+use crate::video::{encode_frame, encode_preview, VideoOut, MAX_FPS};
 
 /// Sends one record to the webview (`tether-event`).
 pub type Emit = Arc<dyn Fn(&Record) + Send + Sync>;
@@ -218,6 +218,7 @@ impl AppState {
         // client says so with `exception NO_DEVICE`, which the UI shows).
         let settings = self.0.settings.get();
         let video = self.0.video.clone();
+        let preview = self.0.video.clone();
         config.media = Some(MediaOptions {
             source: PublishSource::Devices {
                 audio_input: settings.audio_input.clone(),
@@ -227,16 +228,12 @@ impl AppState {
             subscribe: true,
             playback_device: settings.audio_output.clone(),
             video_sink: Some(VideoSink::new(MAX_FPS, move |frame| {
-                let out = video.lock().ok().and_then(|v| v.clone());
-                if let (Some(out), Some(msg)) = (out, encode_frame(&frame)) {
-                    if !out(msg) {
-                        if let Ok(mut v) = video.lock() {
-                            *v = None;
-                        }
-                    }
-                }
+                send_video(&video, || encode_frame(&frame));
             })),
-            preview_sink: None,
+            // The "You" tile's self-view, on the same channel (docs/ipc.md "Video").
+            preview_sink: Some(VideoSink::new(MAX_FPS, move |frame| {
+                send_video(&preview, || encode_preview(&frame, uid));
+            })),
         });
         let mute = settings.mute_on_join;
 
@@ -524,6 +521,21 @@ impl AppState {
             }
         }
         self.0.embedded.shutdown().await;
+    }
+}
+
+/// Hand one video message to the UI's `open_video` channel, if any (built
+/// only then); a closed channel is forgotten.
+fn send_video(video: &Mutex<Option<VideoOut>>, msg: impl FnOnce() -> Option<Vec<u8>>) {
+    let Some(out) = video.lock().ok().and_then(|v| v.clone()) else {
+        return;
+    };
+    if let Some(msg) = msg() {
+        if !out(msg) {
+            if let Ok(mut v) = video.lock() {
+                *v = None;
+            }
+        }
     }
 }
 
