@@ -159,9 +159,9 @@ export async function calls(page: Page): Promise<{ cmd: string; args: Record<str
   return page.evaluate(() => (window as unknown as { __tetherMock: { calls: { cmd: string; args: Record<string, unknown> }[] } }).__tetherMock.calls);
 }
 
-export async function sendFrame(page: Page, uid: number, frameNo: number, hue = 0): Promise<boolean> {
+export async function sendFrame(page: Page, uid: number, frameNo: number, hue = 0, flags = 0): Promise<boolean> {
   return page.evaluate(
-    ([u, n, h]) => (window as unknown as { __tetherMock: { frame(...a: number[]): boolean } }).__tetherMock.frame(u, 320, 180, n, h),
-    [uid, frameNo, hue],
+    ([u, n, h, f]) => (window as unknown as { __tetherMock: { frame(...a: number[]): boolean } }).__tetherMock.frame(u, 320, 180, n, h, f),
+    [uid, frameNo, hue, flags],
   );
 }

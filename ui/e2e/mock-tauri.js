@@ -80,14 +80,14 @@
   };
 
   /** A test pattern frame: colour bars that shift with the frame number. */
-  function testFrame(uid, width, height, frameNo, hue) {
+  function testFrame(uid, width, height, frameNo, hue, flags) {
     const buf = new ArrayBuffer(16 + width * height * 4);
     const v = new DataView(buf);
     v.setUint32(0, uid, true);
     v.setUint16(4, width, true);
     v.setUint16(6, height, true);
     v.setUint32(8, frameNo, true);
-    v.setUint32(12, 0, true);
+    v.setUint32(12, flags || 0, true);
     const px = new Uint8ClampedArray(buf, 16);
     const bars = [
       [230, 230, 230],
@@ -123,12 +123,12 @@
     },
     listenerCount: () => (listeners.get('tether-event') || []).length,
     videoOpen: () => videoChannel !== null,
-    /** Send one binary frame on the open_video channel (as Tauri delivers raw bytes). */
-    frame(uid, width, height, frameNo, hue) {
+    /** Send one binary frame on the open_video channel (as Tauri delivers raw bytes); flags 1: the local preview. */
+    frame(uid, width, height, frameNo, hue, flags) {
       if (!videoChannel) return false;
       const cb = callbacks.get(videoChannel.id);
       if (!cb) return false;
-      cb({ index: videoChannel.index++, message: testFrame(uid, width, height, frameNo, hue) });
+      cb({ index: videoChannel.index++, message: testFrame(uid, width, height, frameNo, hue, flags) });
       return true;
     },
   };

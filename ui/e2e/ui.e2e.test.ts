@@ -313,6 +313,46 @@ describe('a join this window did not start', () => {
   });
 });
 
+describe('self-view', () => {
+  it('the "You" tile draws the local preview mirrored; the avatar with the camera off', async () => {
+    session = await open(
+      browser,
+      { uid: 5, connection: { state: 'CONNECTED', channel: 'demo', uid: 5, server: 'ws://127.0.0.1:7800' } },
+      'Ann',
+    );
+    const { page } = session;
+    await settle(page, 100);
+    expect(await visible(page, 'avatar-self')).toBe(true);
+    // Preview frames: the local uid with the PREVIEW flag (docs/ipc.md "Video").
+    for (let n = 1; n <= 3; n++) expect(await sendFrame(page, 5, n, 0, 1)).toBe(true);
+    await settle(page, 100);
+    expect(await page.locator('[data-testid="video-self"]').isVisible()).toBe(true);
+    expect(await visible(page, 'avatar-self')).toBe(false);
+    expect(await attr(page, 'video-self', 'data-frame')).toBe('3');
+    expect(await attr(page, 'video-self', 'data-preview')).toBe('true');
+    // Mirrored on screen, the canvas pixels as sent.
+    const transform = await page.locator('[data-testid="video-self"]').evaluate((c) => getComputedStyle(c).transform);
+    expect(transform).toBe('matrix(-1, 0, 0, 1, 0, 0)');
+    const box = await page.locator('[data-testid="video-self"]').boundingBox();
+    expect(box?.width ?? 0).toBeGreaterThan(100);
+    await shot(page, '60-self-view');
+    // Camera off: the avatar, and no stale picture when it comes back.
+    await page.click('[data-testid="toggle-camera"]');
+    await settle(page);
+    expect((await calls(page)).find((c) => c.cmd === 'set_muted')?.args).toEqual({ audio: false, video: true });
+    expect(await visible(page, 'avatar-self')).toBe(true);
+    expect(await visible(page, 'cam-off-self')).toBe(true);
+    expect(await page.locator('[data-testid="video-self"]').isVisible()).toBe(false);
+    await shot(page, '61-self-camera-off');
+    await page.click('[data-testid="toggle-camera"]');
+    await settle(page);
+    expect(await visible(page, 'avatar-self')).toBe(true);
+    await sendFrame(page, 5, 4, 0, 1);
+    await settle(page, 100);
+    expect(await page.locator('[data-testid="video-self"]').isVisible()).toBe(true);
+  });
+});
+
 describe('endings', () => {
   it('give-up: counts down to the deadline, then a final message and Rejoin', async () => {
     session = await open(browser, { uid: 1 }, 'Alice');

@@ -39,6 +39,7 @@ export function createController(store: Store, video: VideoRouter): Controller {
       const stopEvents = onTetherEvent((event) => {
         store.dispatch({ type: 'event', event });
         if (event.event === 'stream-removed' || event.event === 'peer-leave') video.drop(event.uid);
+        if (event.event === 'connection-state-change' && event.curState === 'DISCONNECTED') video.dropPreview();
         // A join this window did not start (deep link): learn channel and uid.
         if (event.event === 'connection-state-change' && event.reason === 'JOIN' && store.get().me.uid === null) {
           void syncState();
@@ -83,6 +84,7 @@ export function createController(store: Store, video: VideoRouter): Controller {
           try {
             await commands.setMuted(mute.audio, mute.video);
             store.dispatch({ type: 'self-muted', muted: { ...mute } });
+            if (mute.video) video.dropPreview();
           } catch (e) {
             console.warn('set_muted failed', e);
           }
@@ -124,10 +126,12 @@ export function createController(store: Store, video: VideoRouter): Controller {
       }
     },
 
-    async setMuted(audio, video) {
+    async setMuted(audio, camOff) {
       try {
-        await commands.setMuted(audio, video);
-        store.dispatch({ type: 'self-muted', muted: { audio, video } });
+        await commands.setMuted(audio, camOff);
+        store.dispatch({ type: 'self-muted', muted: { audio, video: camOff } });
+        // Camera off: no stale self-view when it comes back on.
+        if (camOff) video.dropPreview();
         return null;
       } catch (e) {
         return toIpcError(e);

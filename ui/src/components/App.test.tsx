@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listenEvent, type Settings, type TetherEvent } from '../api';
 import { createController } from '../controller';
 import { createStore } from '../store';
+import { encodeFrame, FLAG_PREVIEW } from '../video/frame';
 import { VideoRouter } from '../video/router';
 import { App } from './App';
 
@@ -21,6 +22,7 @@ interface Call {
 let calls: Call[];
 let replies: Record<string, (args: Record<string, unknown>) => unknown>;
 let root: HTMLElement;
+let video: VideoRouter;
 
 const settings: Settings = {
   displayName: 'Ann',
@@ -77,7 +79,7 @@ async function settle(times = 5) {
 
 async function mount() {
   const store = createStore();
-  const video = new VideoRouter();
+  video = new VideoRouter();
   const ctl = createController(store, video);
   await act(() => {
     render(<App store={store} ctl={ctl} video={video} />, root);
@@ -232,6 +234,35 @@ describe('call screen', () => {
     calls = [];
     await click('rejoin');
     expect(calls.find((c) => c.cmd === 'join')?.args).toEqual({ channel: 'demo', name: 'Ann', server: null, token: null });
+  });
+
+  it('the "You" tile shows the local preview mirrored, and the avatar with the camera off', async () => {
+    await inCall();
+    const preview = (n: number) =>
+      encodeFrame({ uid: 1, width: 4, height: 2, frameNo: n, flags: FLAG_PREVIEW, rgba: new Uint8Array(32).fill(n) });
+    // Joined, no frame yet: the avatar.
+    expect($('avatar-self')).not.toBeNull();
+    expect($('video-self')?.hidden).toBe(true);
+    await act(() => video.push(preview(1)));
+    await settle();
+    expect($('avatar-self')).toBeNull();
+    expect($('video-self')?.hidden).toBe(false);
+    expect($('video-self')?.dataset.mirrored).toBe('true');
+    expect($('video-self')?.classList.contains('mirrored')).toBe(true);
+    // Camera off: the avatar, and the last preview frame is forgotten.
+    await click('toggle-camera');
+    expect(calls.find((c) => c.cmd === 'set_muted')?.args).toEqual({ audio: false, video: true });
+    expect($('avatar-self')).not.toBeNull();
+    expect($('video-self')?.hidden).toBe(true);
+    expect(video.hasVideo(1)).toBe(false);
+    // Camera on: still the avatar until a fresh frame comes, then the video.
+    await click('toggle-camera');
+    expect($('avatar-self')).not.toBeNull();
+    await act(() => video.push(preview(2)));
+    await settle();
+    expect($('video-self')?.hidden).toBe(false);
+    // A peer's video is never mirrored.
+    expect($('video-2')?.dataset.mirrored).toBe('false');
   });
 
   it('mute buttons call set_muted and show the icons', async () => {

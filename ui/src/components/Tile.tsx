@@ -59,7 +59,15 @@ export function Tile(p: TileProps) {
       tabIndex={0}
     >
       <div class="media">
-        <canvas ref={canvas} class="video" hidden={!showVideo} data-testid={`video-${id}`} aria-hidden="true" />
+        {/* The self-view is mirrored, as in a mirror (and every conferencing app). */}
+        <canvas
+          ref={canvas}
+          class={p.self ? 'video mirrored' : 'video'}
+          hidden={!showVideo}
+          data-testid={`video-${id}`}
+          data-mirrored={p.self ? 'true' : 'false'}
+          aria-hidden="true"
+        />
         {!showVideo && (
           <div class={`avatar ${hue(uid)}`} aria-hidden="true" data-testid={`avatar-${id}`}>
             {p.name ? initials(p.name) : <PersonIcon />}

@@ -1,8 +1,13 @@
 // The binary video frame of docs/ipc.md "Video": a 16-byte little-endian
 // header `uid: u32, width: u16, height: u16, frameNo: u32, flags: u32`
-// followed by width*height*4 RGBA bytes.
+// followed by width*height*4 RGBA bytes. Flags bit 0 marks the local
+// preview (self-view, tagged with the local uid); remote frames have 0.
 
 export const HEADER_BYTES = 16;
+/** Header flag: the local preview (what this app publishes), not a decoded remote frame. */
+export const FLAG_PREVIEW = 1;
+
+export const isPreview = (f: Pick<VideoFrame, 'flags'>): boolean => (f.flags & FLAG_PREVIEW) !== 0;
 
 export interface VideoFrame {
   uid: number;

@@ -1,8 +1,10 @@
 // Keeps the newest frame per uid and paints it on that uid's canvas once per
 // animation frame. Frames for a uid with no canvas are kept (the tile may
-// mount later) and simply replaced by newer ones.
+// mount later) and simply replaced by newer ones. The local preview arrives
+// tagged with the local uid (and the PREVIEW flag), so the own tile attaches
+// to its uid like any other.
 
-import { decodeFrame, FrameError, type VideoFrame } from './frame';
+import { decodeFrame, FrameError, isPreview, type VideoFrame } from './frame';
 
 type Listener = (hasVideo: boolean) => void;
 
@@ -12,6 +14,8 @@ export class VideoRouter {
   private canvases = new Map<number, HTMLCanvasElement>();
   private listeners = new Map<number, Set<Listener>>();
   private scheduled = false;
+  /** The uid the local preview frames carry (the current session's own uid). */
+  private previewUid: number | null = null;
   /** Frames that failed to decode (shown in diagnostics, never thrown). */
   bad = 0;
 
@@ -27,6 +31,11 @@ export class VideoRouter {
       }
       throw e;
     }
+    if (isPreview(f) && this.previewUid !== f.uid) {
+      // A new session (new uid): the old session's self-view goes.
+      if (this.previewUid !== null) this.drop(this.previewUid);
+      this.previewUid = f.uid;
+    }
     const first = !this.latest.has(f.uid);
     this.latest.set(f.uid, f);
     this.dirty.add(f.uid);
@@ -41,6 +50,14 @@ export class VideoRouter {
   /** Forget a uid's frames (its stream ended): the tile falls back to initials. */
   drop(uid: number): void {
     if (this.latest.delete(uid)) this.listeners.get(uid)?.forEach((l) => l(false));
+  }
+
+  /**
+   * Forget the local preview (camera turned off, or the session ended): the
+   * own tile shows the avatar until fresh preview frames come.
+   */
+  dropPreview(): void {
+    if (this.previewUid !== null) this.drop(this.previewUid);
   }
 
   /** Subscribe to "this uid has (or no longer has) video"; returns the cleanup. */
@@ -85,4 +102,5 @@ function paint(c: HTMLCanvasElement, f: VideoFrame): void {
   if (c.height !== f.height) c.height = f.height;
   c.getContext('2d')?.putImageData(new ImageData(f.rgba, f.width, f.height), 0, 0);
   c.dataset.frame = String(f.frameNo);
+  c.dataset.preview = isPreview(f) ? 'true' : 'false';
 }
