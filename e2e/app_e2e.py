@@ -10,7 +10,10 @@ Layout (two network namespaces joined by a veth pair, like tests/src/netns.rs):
     tether-appe2e-c  10.214.255.2   a headless `tether join --publish` client
 
 The app joins through a deep-link argument `tether://join/e2e?name=App` on its
-built-in server. Then: the headless client's tile appears, its canvas changes
+built-in server. Its own "You" tile shows the local preview (the synthetic
+pattern it publishes on this camera-less machine): the canvas changes within
+1 s, it is mirrored, the avatar replaces it while the camera is off (with the
+CPU cost of the preview measured on and off). Then: the headless client's tile appears, its canvas changes
 between two screenshots (real video); a silent cut of the client's network
 (nftables drop in its namespace) turns its badge `reconnecting`, then `left`
 (server timeout 10 s); restoring brings it back with video. Screenshots go to
@@ -222,6 +225,76 @@ return c.width + 'x' + c.height + ':' + h;
 """
 
 
+SELF_HASH = CANVAS_HASH.replace(f'video-{PEER}', 'video-self')
+
+
+def self_view(wd, figures):
+    """The own tile draws the local preview: it moves, it is mirrored, it is
+    the preview (header flag), and it goes away with the camera off."""
+    a = wait_for("the local preview on the own canvas", lambda: wd.js(SELF_HASH), 40)
+    time.sleep(1.0)
+    b = wait_for("the local preview on the own canvas (again)", lambda: wd.js(SELF_HASH), 10)
+    wd.screenshot("01b-self-view.png")
+    assert a != b, f"the own canvas did not change in 1 s: {a} == {b}"
+    log(f"own canvas changed: {a} -> {b}")
+    look = wd.js("""const c = document.querySelector('[data-testid="video-self"]');
+return {transform: getComputedStyle(c).transform, preview: c.dataset.preview,
+        avatar: document.querySelector('[data-testid="avatar-self"]') !== null};""")
+    assert look["transform"] == "matrix(-1, 0, 0, 1, 0, 0)", f"self-view not mirrored: {look}"
+    assert look["preview"] == "true" and not look["avatar"], f"self-view: {look}"
+    # Painted frames per second (each paint sets data-frame).
+    figures["self_preview_painted_fps"] = wd.s("POST", "/execute/async", {"script": """
+const done = arguments[arguments.length - 1];
+const c = document.querySelector('[data-testid="video-self"]');
+let n = 0; const o = new MutationObserver(() => { n += 1; });
+o.observe(c, {attributes: true, attributeFilter: ['data-frame']});
+setTimeout(() => { o.disconnect(); done(n / 3); }, 3000);""", "args": []})
+    log(f"self preview painted at {figures['self_preview_painted_fps']} fps")
+    on = cpu_percent(5.0)
+    toggle_camera(wd)
+    wait_for("the avatar with the camera off",
+             lambda: wd.js("return document.querySelector('[data-testid=\"avatar-self\"]') !== null"
+                           " && document.querySelector('[data-testid=\"video-self\"]').hidden;"), 10)
+    wd.screenshot("01c-self-camera-off.png")
+    off = cpu_percent(5.0)
+    figures["cpu_percent_preview_on"] = on
+    figures["cpu_percent_preview_off"] = off
+    log(f"CPU of the app's processes, one core = 100 %: camera on {on}, off {off}")
+    toggle_camera(wd)
+    c = wait_for("the local preview after the camera is back on", lambda: wd.js(SELF_HASH), 10)
+    time.sleep(1.0)
+    d = wait_for("the local preview moving again", lambda: wd.js(SELF_HASH), 10)
+    assert c != d, f"the own canvas did not move after the camera came back: {c} == {d}"
+
+
+def toggle_camera(wd):
+    wd.js("document.querySelector('[data-testid=\"toggle-camera\"]').click(); return true;")
+
+
+def cpu_percent(seconds):
+    """CPU time of the app and its WebKit processes over `seconds`, in % of one core,
+    per process name."""
+    def ticks():
+        out = {}
+        for pid, name in app_tree():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read()
+                fields = st[st.rindex(")") + 2:].split()
+                out[(pid, name)] = int(fields[11]) + int(fields[12])
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+    hz = os.sysconf("SC_CLK_TCK")
+    a = ticks()
+    time.sleep(seconds)
+    b = ticks()
+    per = {}
+    for key, t in b.items():
+        per[key[1]] = per.get(key[1], 0) + (t - a.get(key, t))
+    return {name: round(100 * t / hz / seconds, 1) for name, t in per.items()}
+
+
 def video_moves(wd, label):
     a = wait_for(f"video on the peer's canvas ({label})", lambda: wd.js(CANVAS_HASH), 40)
     wd.screenshot(f"{label}-1.png")
@@ -339,6 +412,7 @@ def run(wd, env, figures):
     figures["cold_start_to_connected_s"] = round(time.time() - t_launch, 2)
     log(f"cold start: UI {figures['ui_visible_s']} s, CONNECTED {figures['cold_start_to_connected_s']} s")
     wd.screenshot("01-connected.png")
+    self_view(wd, figures)
     time.sleep(5)
     memory(figures, "memory_idle_connected_alone")
 
