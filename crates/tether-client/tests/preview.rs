@@ -103,7 +103,9 @@ async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
     // (a frame may come 5 ms before its deadline)
     let allowed = ((span.as_secs_f64() + 0.005) * 15.0).ceil() as usize + 1;
     assert!(got.len() <= allowed, "{} frames in {span:?}", got.len());
-    assert!(fps >= 12.0, "preview at {fps:.1} fps, want ~15");
+    // ~15 on an idle machine (the deadline logic itself is unit-tested in
+    // pipeline/send.rs); a loaded machine may lose source frames upstream.
+    assert!(fps >= 10.0, "preview at {fps:.1} fps, want ~15");
     // What a preview frame costs the encode thread: one I420 → RGBA
     // conversion (nothing at all without a preview sink).
     let mut pattern = tether_media::SyntheticVideo::default();

@@ -282,10 +282,13 @@ impl Preview {
     /// Hand `frame` to the sink unless video is muted or the sink had one
     /// too recently (converted only when it is delivered).
     fn offer(&mut self, frame: &VideoFrame) {
+        self.offer_at(frame, Instant::now());
+    }
+
+    fn offer_at(&mut self, frame: &VideoFrame, now: Instant) {
         if self.muted.load(Ordering::Relaxed) {
             return;
         }
-        let now = Instant::now();
         if self.due.is_some_and(|due| now + PREVIEW_SLACK < due) {
             return;
         }
@@ -399,5 +402,76 @@ impl Encoder {
         {
             debug!(error = %e, "sample not written");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn preview(max_fps: u32) -> (Preview, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let muted = Arc::new(AtomicBool::new(false));
+        let sink = VideoSink::new(max_fps, move |f| {
+            assert_eq!((f.uid, f.rgba.len()), (PREVIEW_UID, 4 * 4 * 4));
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        let p = Preview {
+            sink,
+            muted: muted.clone(),
+            due: None,
+        };
+        (p, count, muted)
+    }
+
+    fn frame(n: u64) -> VideoFrame {
+        VideoFrame {
+            width: 4,
+            height: 4,
+            y: vec![16; 16],
+            u: vec![128; 4],
+            v: vec![128; 4],
+            frame_no: n,
+            capture_us: 0,
+        }
+    }
+
+    /// Feed a 30 fps source for `secs`, each frame up to ±2 ms off its slot.
+    fn feed(p: &mut Preview, t0: Instant, secs: u64) {
+        for n in 0..secs * 30 {
+            let jitter = [0i64, 2, -2, 1, -1][(n % 5) as usize];
+            let at_us = (n * 1_000_000 / 30) as i64 + jitter * 1000 + 2000;
+            p.offer_at(&frame(n), t0 + Duration::from_micros(at_us as u64));
+        }
+    }
+
+    #[test]
+    fn a_jittery_30_fps_source_gives_15_fps() {
+        let (mut p, count, _) = preview(15);
+        feed(&mut p, Instant::now(), 4);
+        let n = count.load(Ordering::Relaxed);
+        assert!((59..=61).contains(&n), "{n} frames in 4 s at a 15 fps cap");
+    }
+
+    #[test]
+    fn the_cap_holds_for_a_faster_source() {
+        let (mut p, count, _) = preview(10);
+        feed(&mut p, Instant::now(), 4);
+        let n = count.load(Ordering::Relaxed);
+        assert!((39..=41).contains(&n), "{n} frames in 4 s at a 10 fps cap");
+    }
+
+    #[test]
+    fn nothing_while_muted() {
+        let (mut p, count, muted) = preview(15);
+        muted.store(true, Ordering::Relaxed);
+        let t0 = Instant::now();
+        feed(&mut p, t0, 1);
+        assert_eq!(count.load(Ordering::Relaxed), 0);
+        muted.store(false, Ordering::Relaxed);
+        p.offer_at(&frame(99), t0 + Duration::from_secs(2));
+        assert_eq!(count.load(Ordering::Relaxed), 1);
     }
 }
