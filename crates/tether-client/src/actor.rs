@@ -114,6 +114,7 @@ impl Client {
             state: state_tx,
             media_options: config.media,
             call: None,
+            muted: UNMUTED,
         };
         tokio::spawn(actor.run(command_rx, hints).instrument(span));
         (Self { commands, state }, event_rx)
@@ -144,7 +145,8 @@ impl Client {
     }
 
     /// Mute or unmute what this client publishes (media only; others see
-    /// `mute-changed`).
+    /// `mute-changed`). Also before `join`: the call's media then starts
+    /// muted, so nothing muted is ever sent.
     pub fn set_muted(&self, muted: Media) -> Result<(), ClientError> {
         self.commands
             .send(Command::Mute(muted))
@@ -197,7 +199,16 @@ struct Actor {
     state: watch::Sender<ConnectionState>,
     media_options: Option<MediaOptions>,
     call: Option<CallMedia>,
+    /// The mute the application asked for last, also before a join (the
+    /// call's media starts with it, so nothing is sent that should not be).
+    muted: Media,
 }
+
+/// Nothing muted.
+const UNMUTED: Media = Media {
+    audio: false,
+    video: false,
+};
 
 impl Actor {
     async fn run(
@@ -220,6 +231,7 @@ impl Actor {
                         continue;
                     }
                     Some(Command::Mute(muted)) => {
+                        self.muted = muted;
                         if let Some(call) = &mut self.call {
                             call.set_muted(muted);
                         }
@@ -282,7 +294,11 @@ impl Actor {
                 tether_core::SessionError::AlreadyJoined(s) => ClientError::AlreadyJoined(s),
             })?;
         if let Some(options) = &self.media_options {
-            let (call, channels) = CallMedia::new(&self.url, options.clone(), self.events.clone());
+            let (mut call, channels) =
+                CallMedia::new(&self.url, options.clone(), self.events.clone());
+            if self.muted != UNMUTED {
+                call.set_muted(self.muted);
+            }
             self.call = Some(call);
             *media = Some(channels);
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::{fast_timing, server};
 use tether_client::{
-    Client, ClientConfig, Media, MediaOptions, PublishSource, RgbaFrame, SessionConfig, VideoSink,
-    PREVIEW_UID,
+    Client, ClientConfig, EventRecord, Media, MediaOptions, PublishSource, RgbaFrame,
+    SessionConfig, VideoSink, PREVIEW_UID,
 };
 use tether_server::AuthMode;
 
@@ -150,7 +150,7 @@ async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preview_muted_before_publishing_gets_nothing() {
+async fn muted_before_join_sends_no_video_and_tells_the_others() {
     let srv = server(Duration::from_secs(10), AuthMode::Open).await;
     let url = format!("ws://{}", srv.local_addr());
     let frames: Frames = Arc::default();
@@ -160,7 +160,7 @@ async fn preview_muted_before_publishing_gets_nothing() {
             v.push((Instant::now(), f));
         }
     });
-    let session = SessionConfig::new("preview-muted", 1, "me")
+    let session = SessionConfig::new("itest", 1, "me")
         .expect("valid")
         .with_timing(fast_timing());
     let mut config = ClientConfig::new(&url, session).expect("url");
@@ -173,6 +173,14 @@ async fn preview_muted_before_publishing_gets_nothing() {
         preview_sink: Some(preview),
     });
     let (client, _events) = Client::spawn(config);
+    // Camera off before joining (the app's "mute on join"): kept by the
+    // client and applied when the call's media starts.
+    client
+        .set_muted(Media {
+            audio: false,
+            video: true,
+        })
+        .expect("mute");
     client
         .publish(Media {
             audio: false,
@@ -180,16 +188,33 @@ async fn preview_muted_before_publishing_gets_nothing() {
         })
         .expect("publish");
     client.join().await.expect("join");
-    // Muted right after joining, before the publisher connection is up (a
-    // mute before `join` is not kept by the client; the app re-applies it).
-    client
-        .set_muted(Media {
-            audio: false,
-            video: true,
-        })
-        .expect("mute");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(count(&frames), 0, "preview frames while muted since join");
+    // Another participant is told at once that uid 1 has its camera off.
+    let mut other = common::client(&url, 2, None);
+    other.client.join().await.expect("join");
+    other
+        .expect(
+            "mute-changed of uid 1 (video)",
+            Duration::from_secs(10),
+            |e| {
+                matches!(
+                    e,
+                    EventRecord::MuteChanged {
+                        uid: 1,
+                        audio: false,
+                        video: true
+                    }
+                )
+            },
+        )
+        .await;
+    // The publisher is up by now (its mute reached the server over it);
+    // no preview frame has been made since the join.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&frames),
+        0,
+        "preview frames while muted since before join"
+    );
     client
         .set_muted(Media {
             audio: false,
