@@ -336,22 +336,25 @@ impl NetFixture {
     #[track_caller]
     pub fn restore(&mut self) -> FaultTime {
         assert!(self.cut, "not cut");
-        let ns = self.client_ns.clone();
-        let t = self.timed(|| {
-            let out = Command::new(&self.ip)
-                .args(["netns", "exec", &ns])
-                .arg(&self.nft)
-                .args(["delete", "table", "inet", CUT_TABLE])
-                .output()
-                .expect("run nft");
-            assert!(
-                out.status.success(),
-                "nft delete table failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        });
+        let t = self.timed(|| self.nft_delete_table(CUT_TABLE));
         self.cut = false;
         t
+    }
+
+    /// Deletes an nftables table of the client namespace.
+    #[track_caller]
+    fn nft_delete_table(&self, table: &str) {
+        let out = Command::new(&self.ip)
+            .args(["netns", "exec", &self.client_ns])
+            .arg(&self.nft)
+            .args(["delete", "table", "inet", table])
+            .output()
+            .expect("run nft");
+        assert!(
+            out.status.success(),
+            "nft delete table {table} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Loads nftables rules from `rules` into the client namespace.

@@ -154,20 +154,7 @@ impl NetFixture {
     pub fn stop_loss(&mut self) -> (FaultTime, LossCounters) {
         assert!(self.loss, "loss not on");
         let counters = self.loss_counters();
-        let ns = self.client_ns.clone();
-        let t = self.timed(|| {
-            let out = Command::new(&self.ip)
-                .args(["netns", "exec", &ns])
-                .arg(&self.nft)
-                .args(["delete", "table", "inet", LOSS_TABLE])
-                .output()
-                .expect("run nft");
-            assert!(
-                out.status.success(),
-                "nft delete table failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        });
+        let t = self.timed(|| self.nft_delete_table(LOSS_TABLE));
         self.loss = false;
         (t, counters)
     }
