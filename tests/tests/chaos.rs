@@ -633,3 +633,50 @@ fn known_bug_publisher_offer_lost_across_resume() {
     println!("uid 2 decodes uid 1 again: {back:?}");
     c.converge(RECONNECT);
 }
+
+/// Found by the media check of `full_address_change_media` (and the media
+/// soak, seed 97363122925943, step 16): when the publisher's address changes
+/// (the old one deleted, a new one added), the client resumes its signalling
+/// at once (NETWORK_CHANGED) and sends an ICE-restart offer, the answer is
+/// applied, but the publisher's ICE agent stays in `Checking` for good: it
+/// keeps sending from the deleted address ("Failed to write packet … from
+/// OLD_IP: Network is unreachable") and gathers no candidate on the new one.
+/// Its media never reaches the SFU again while the client reports CONNECTED.
+#[test]
+#[ignore = "known bug: after the client's address changes, the publisher's ICE restart keeps \
+            the old address's candidate; media never comes back"]
+fn known_bug_publisher_media_lost_after_address_change() {
+    use tether_tests::media::wait_video;
+    let Some(mut c) = Cluster::start("chaos_bug_addr_media", true) else {
+        return;
+    };
+    c.join(1, Side::Client, Kind::Publisher, Via::Direct);
+    c.join(2, Side::Server, Kind::Subscriber, Via::Direct);
+    wait_video(
+        &c.member(2).client,
+        1,
+        0,
+        "uid 1's video before the change",
+        Duration::from_secs(10),
+        |s| s.fps > 0.0,
+    );
+    let mut a = AddressChanger::new(&c.net);
+    a.change(&c.net);
+    let changed_ms = tether_tests::unix_ms();
+    c.member(1)
+        .client
+        .wait_state_reason("CONNECTED", "RECONNECT_SUCCESS", Duration::from_secs(10));
+    // A whole stats period with decoded frames, starting after the change.
+    let back = wait_video(
+        &c.member(2).client,
+        1,
+        0,
+        "uid 1's video decoding again after its address changed",
+        Duration::from_secs(20),
+        |s| s.ts >= changed_ms + 1000 && s.fps > 0.0,
+    );
+    measure(
+        "chaos_media_back_after_address_change_ms",
+        back.ts - changed_ms,
+    );
+}
