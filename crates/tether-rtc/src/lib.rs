@@ -6,18 +6,18 @@
 //! Loss repair: NACK both ways with RTX (RFC 4588) for video; our own NACK
 //! generator ([`nack`]) counts RTX-repaired packets as arrived, so a repaired
 //! packet is never asked for again, and asks for none more than
-//! [`MAX_NACKS_PER_PACKET`] times.
+//! [`MAX_NACKS_PER_PACKET`] times; our NACK responder ([`responder`]) keeps
+//! only the last second of what each track sent.
 
 pub mod nack;
+pub mod responder;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{
-    Attribute, Interceptor, NackResponderBuilder, Packet, Slot, StreamInfo, TaggedPacket,
-};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
@@ -193,8 +193,9 @@ impl Interceptor for RtcpToApplication {
 
 /// The crate's default interceptors (`register_default_interceptors`: NACK
 /// both ways, simulcast header extensions, TWCC receiver, RTCP reports), but
-/// with our RTX-aware [`nack::NackGenerator`] in place of the crate's (see
-/// there why), plus [`RtcpToApplication`].
+/// with our RTX-aware [`nack::NackGenerator`] and our time-bounded
+/// [`responder::NackResponder`] in place of the crate's (see there why),
+/// plus [`RtcpToApplication`].
 pub fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry> {
     for parameter in ["", "pli"] {
         engine.register_feedback(
@@ -207,7 +208,7 @@ pub fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry>
     }
     configure_simulcast_extension_headers(engine)?;
     let registry = Registry::new()
-        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(Slot::NackResponder, responder::NackResponder::new())
         .with(
             Slot::NackGenerator,
             nack::NackGenerator::new(NACK_INTERVAL, MAX_NACKS_PER_PACKET),
