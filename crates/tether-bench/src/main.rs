@@ -58,6 +58,16 @@ struct Args {
     /// Where the full report goes (default: BENCHMARKS.md at the repository root).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// memory: participant counts with media (e.g. `--media 100,200`).
+    #[arg(long, value_delimiter = ',')]
+    media: Option<Vec<usize>>,
+    /// memory: signalling-only participant counts (`--signalling 0` for none).
+    #[arg(long, value_delimiter = ',')]
+    signalling: Option<Vec<usize>>,
+    /// memory: seconds media keeps flowing after the first measurement before
+    /// the second (default: 30 full / 0 quick).
+    #[arg(long)]
+    hold: Option<u64>,
 }
 
 /// One measured part of the report.
@@ -250,19 +260,30 @@ async fn run(args: &Args, emitter: &Emitter) -> anyhow::Result<Vec<Section>> {
         keep(vec![sfu::run(&opts).await?])?;
     }
     if all || args.what == What::Memory {
-        let opts = if q {
+        let mut opts = if q {
             memory::Opts {
                 signalling: vec![50],
                 media: vec![5],
                 channel_size: 5,
+                hold: Duration::ZERO,
             }
         } else {
             memory::Opts {
                 signalling: vec![100, 500, 1000],
                 media: vec![100, 200],
                 channel_size: 5,
+                hold: Duration::from_secs(30),
             }
         };
+        if let Some(m) = &args.media {
+            opts.media = m.clone();
+        }
+        if let Some(s) = &args.signalling {
+            opts.signalling = s.clone();
+        }
+        if let Some(h) = args.hold {
+            opts.hold = Duration::from_secs(h);
+        }
         keep(vec![memory::run(&opts).await?])?;
     }
     if all || args.what == What::Scale {
