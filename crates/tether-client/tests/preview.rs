@@ -15,6 +15,7 @@ use tether_client::{
     SessionConfig, VideoSink, PREVIEW_UID,
 };
 use tether_server::AuthMode;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 type Frames = Arc<Mutex<Vec<(Instant, RgbaFrame)>>>;
 
@@ -39,10 +40,11 @@ fn digest(f: &RgbaFrame) -> u64 {
     h.finish()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
-    let srv = server(Duration::from_secs(10), AuthMode::Open).await;
-    let url = format!("ws://{}", srv.local_addr());
+/// A synthetic publisher (uid 1) whose preview frames are collected.
+fn previewing_client(
+    url: &str,
+    channel: &str,
+) -> (Client, Frames, UnboundedReceiver<ClientEvent>) {
     let frames: Frames = Arc::default();
     let seen = frames.clone();
     let preview = VideoSink::new(15, move |f| {
@@ -50,10 +52,10 @@ async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
             v.push((Instant::now(), f));
         }
     });
-    let session = SessionConfig::new("preview", 1, "me")
+    let session = SessionConfig::new(channel, 1, "me")
         .expect("valid")
         .with_timing(fast_timing());
-    let mut config = ClientConfig::new(&url, session).expect("url");
+    let mut config = ClientConfig::new(url, session).expect("url");
     config.network_hints = false;
     config.media = Some(MediaOptions {
         source: PublishSource::Synthetic,
@@ -62,7 +64,15 @@ async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
         video_sink: None,
         preview_sink: Some(preview),
     });
-    let (client, _events) = Client::spawn(config);
+    let (client, events) = Client::spawn(config);
+    (client, frames, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
+    let srv = server(Duration::from_secs(10), AuthMode::Open).await;
+    let url = format!("ws://{}", srv.local_addr());
+    let (client, frames, _events) = previewing_client(&url, "preview");
     client
         .publish(Media {
             audio: false,
@@ -153,26 +163,7 @@ async fn preview_shows_moving_frames_and_none_while_video_is_muted() {
 async fn muted_before_join_sends_no_video_and_tells_the_others() {
     let srv = server(Duration::from_secs(10), AuthMode::Open).await;
     let url = format!("ws://{}", srv.local_addr());
-    let frames: Frames = Arc::default();
-    let seen = frames.clone();
-    let preview = VideoSink::new(15, move |f| {
-        if let Ok(mut v) = seen.lock() {
-            v.push((Instant::now(), f));
-        }
-    });
-    let session = SessionConfig::new("itest", 1, "me")
-        .expect("valid")
-        .with_timing(fast_timing());
-    let mut config = ClientConfig::new(&url, session).expect("url");
-    config.network_hints = false;
-    config.media = Some(MediaOptions {
-        source: PublishSource::Synthetic,
-        subscribe: false,
-        playback_device: None,
-        video_sink: None,
-        preview_sink: Some(preview),
-    });
-    let (client, _events) = Client::spawn(config);
+    let (client, frames, _events) = previewing_client(&url, "itest");
     // Camera off before joining (the app's "mute on join"): kept by the
     // client and applied when the call's media starts.
     client
