@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{fast_timing, server};
 use tether_client::{
-    Client, ClientConfig, EventRecord, Media, MediaOptions, PublishSource, RgbaFrame,
+    Client, ClientConfig, ClientEvent, EventRecord, Media, MediaOptions, PublishSource, RgbaFrame,
     SessionConfig, VideoSink, PREVIEW_UID,
 };
 use tether_server::AuthMode;
@@ -41,10 +41,7 @@ fn digest(f: &RgbaFrame) -> u64 {
 }
 
 /// A synthetic publisher (uid 1) whose preview frames are collected.
-fn previewing_client(
-    url: &str,
-    channel: &str,
-) -> (Client, Frames, UnboundedReceiver<ClientEvent>) {
+fn previewing_client(url: &str, channel: &str) -> (Client, Frames, UnboundedReceiver<ClientEvent>) {
     let frames: Frames = Arc::default();
     let seen = frames.clone();
     let preview = VideoSink::new(15, move |f| {
