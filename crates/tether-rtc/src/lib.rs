@@ -11,6 +11,7 @@
 
 pub mod nack;
 pub mod responder;
+pub mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -219,7 +220,8 @@ pub fn interceptors(engine: &mut MediaEngine) -> webrtc::error::Result<Registry>
 
 /// Build a peer connection with the shared settings, bound to `bind`
 /// (port 0 = ephemeral), gathering loopback candidates when
-/// `include_loopback`.
+/// `include_loopback`. Its UDP socket receives one datagram at a time
+/// ([`udp::NoGroRuntime`]: no 2 × 96 KB GRO receive buffers per connection).
 pub async fn build_peer_connection(
     bind: SocketAddr,
     include_loopback: bool,
@@ -241,6 +243,7 @@ pub async fn build_peer_connection(
         .with_setting_engine(settings.build())
         .with_handler(handler)
         .with_udp_addrs(vec![bind])
+        .with_runtime(Arc::new(udp::NoGroRuntime::new()))
         .build()
         .await?;
     Ok(Arc::new(pc))
