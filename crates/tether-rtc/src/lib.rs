@@ -227,6 +227,21 @@ pub async fn build_peer_connection(
     include_loopback: bool,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+    build_peer_connection_with(bind, include_loopback, false, handler).await
+}
+
+/// [`build_peer_connection`], with `bind` resolved each time the sockets are
+/// bound, and with `rebind_on_ice_restart`: every ICE restart drops the
+/// sockets and their local candidates, resolves `bind` again and gathers on
+/// what it gives *now* (so a connection follows a network change; without
+/// it, a restart keeps sending from the sockets it was built with, even when
+/// their address no longer exists).
+pub async fn build_peer_connection_with<A: std::net::ToSocketAddrs + Send + 'static>(
+    bind: A,
+    include_loopback: bool,
+    rebind_on_ice_restart: bool,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let mut engine = media_engine()?;
     let registry = interceptors(&mut engine)?;
     let settings = SettingEngineBuilder::new()
@@ -235,7 +250,8 @@ pub async fn build_peer_connection(
         // Candidates are plain addresses; mDNS (.local) names are never used,
         // and joining its multicast group fails (ENODEV) on a host without a
         // multicast route, which would fail the whole connection.
-        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        .with_discard_local_candidates_during_ice_restart(rebind_on_ice_restart);
     let pc = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_media_engine(engine)
