@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
+use self::rtc::MediaBind;
 use task::{Cmd, MediaTask};
 
 /// Audio or video.
@@ -169,17 +170,27 @@ pub enum MediaEvent {
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     /// Local IP for media sockets. Loopback when the server is on loopback;
-    /// `0.0.0.0` binds every non-loopback interface.
+    /// `0.0.0.0` binds every non-loopback interface (those there are at each
+    /// bind: when a connection is built and at every ICE restart).
     pub bind_ip: IpAddr,
+    /// When set, media binds the local address that faces this server
+    /// instead of `bind_ip`, looked up again at every ICE restart, so a
+    /// restart after an address change moves media onto the new address.
+    pub route_to: Option<IpAddr>,
     /// Least time between two [`MediaEvent::Rtp`] reports of one track.
     pub rtp_event_interval: Duration,
     /// Period of [`MediaEvent::Stats`].
     pub stats_interval: Duration,
+    /// A peer connection that is not connected this long after a
+    /// negotiation (first connect or ICE restart) is reported
+    /// [`TransportState::Failed`]: ICE stuck in checking must not look fine.
+    pub connect_timeout: Duration,
 }
 
 impl MediaConfig {
     /// Defaults for a server at `server_url` (`ws://host:port`): loopback
-    /// media for a loopback server, every interface otherwise.
+    /// media for a loopback server; otherwise the interface facing the
+    /// server (followed across address changes), or every interface.
     pub fn for_server(server_url: &str) -> Self {
         let host = server_url
             .split("://")
@@ -193,41 +204,37 @@ impl MediaConfig {
             .map_or(host, |(h, _)| h)
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        let bind_ip = if loopback {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        let server = host.parse::<IpAddr>().ok();
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || server.is_some_and(|ip| ip.is_loopback());
+        let (bind_ip, route_to) = if loopback {
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), None)
+        } else if let Some(server) = server {
+            (MediaBind::Towards(server).ip(), Some(server))
         } else {
-            host.parse::<IpAddr>()
-                .ok()
-                .and_then(source_ip_towards)
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), None)
         };
         Self {
             bind_ip,
+            route_to,
             ..Self::default()
         }
     }
-}
 
-/// The local address the OS would use to reach `server`: a connected UDP
-/// socket picks the route without sending anything. Binding media there
-/// gives one host candidate on the interface that faces the server, instead
-/// of gathering on every interface (some of which may not work at all).
-fn source_ip_towards(server: IpAddr) -> Option<IpAddr> {
-    let any: IpAddr = match server {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-    };
-    let socket = std::net::UdpSocket::bind((any, 0)).ok()?;
-    socket.connect((server, 9)).ok()?;
-    socket.local_addr().ok().map(|a| a.ip())
+    pub(crate) fn bind(&self) -> MediaBind {
+        match self.route_to {
+            Some(server) => MediaBind::Towards(server),
+            None => MediaBind::Fixed(self.bind_ip),
+        }
+    }
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            route_to: None,
+            connect_timeout: Duration::from_secs(10),
             rtp_event_interval: Duration::from_millis(100),
             stats_interval: Duration::from_secs(1),
         }

@@ -6,6 +6,7 @@ mod publish;
 mod remote;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use super::{
     MediaConfig, MediaError, MediaEvent, MediaKind, Publication, SampleWriter, Signal,
     TransportRole,
 };
-use pc::{fingerprint, transport_state, Handler, Pc};
+use pc::{fingerprint, ice_ufrag, transport_state, Handler, Pc};
 use remote::offered_tracks;
 
 pub(crate) enum Cmd {
@@ -57,6 +58,12 @@ pub(crate) enum Cmd {
         role: TransportRole,
         state: RTCPeerConnectionState,
     },
+    /// The connect watchdog of negotiation `negotiation` of `pc` is up.
+    ConnectDeadline {
+        pc: u64,
+        role: TransportRole,
+        negotiation: u64,
+    },
 }
 
 /// A local track and what writes into it.
@@ -86,6 +93,10 @@ pub(crate) struct MediaTask {
     awaiting_answer: bool,
     /// An ICE restart was asked for while an offer was out.
     restart_pending: bool,
+    /// The offer out is an ICE restart.
+    offer_restarts_ice: bool,
+    /// The local address media was bound to when the offer out was made.
+    offer_bind_ip: Option<IpAddr>,
     local: Vec<LocalTrack>,
     subscriber: Option<Pc>,
     remotes: HashMap<(u32, MediaKind), Remote>,
@@ -109,6 +120,8 @@ impl MediaTask {
             publisher: None,
             awaiting_answer: false,
             restart_pending: false,
+            offer_restarts_ice: false,
+            offer_bind_ip: None,
             local: Vec::new(),
             subscriber: None,
             remotes: HashMap::new(),
@@ -163,6 +176,8 @@ impl MediaTask {
         }
         self.awaiting_answer = false;
         self.restart_pending = false;
+        self.offer_restarts_ice = false;
+        self.offer_bind_ip = None;
         for t in &mut self.local {
             if let Some(f) = t.feedback.take() {
                 f.abort();
@@ -191,12 +206,14 @@ impl MediaTask {
             role,
             gathering: gathering_tx,
         });
-        let pc = build_pc(self.config.bind_ip, handler).await?;
+        let pc = build_pc(self.config.bind(), handler).await?;
         Ok(Pc {
             pc,
             id,
             gathering,
             remote_fingerprint: None,
+            state: RTCPeerConnectionState::New,
+            negotiation: 0,
         })
     }
 
@@ -225,7 +242,7 @@ impl MediaTask {
                 (self.signal)(ClientMessage::SubscriberRestart);
                 if self.publisher.is_some() {
                     if self.awaiting_answer {
-                        self.restart_pending = true;
+                        self.resend_publisher_offer().await?;
                     } else {
                         self.offer_publisher(true).await?;
                     }
@@ -269,10 +286,11 @@ impl MediaTask {
             }
             Cmd::PcState { pc, role, state } => {
                 let current = match role {
-                    TransportRole::Publisher => self.publisher.as_ref(),
-                    TransportRole::Subscriber => self.subscriber.as_ref(),
+                    TransportRole::Publisher => self.publisher.as_mut(),
+                    TransportRole::Subscriber => self.subscriber.as_mut(),
                 };
-                if current.is_some_and(|p| p.id == pc) {
+                if let Some(current) = current.filter(|p| p.id == pc) {
+                    current.state = state;
                     info!(?role, %state, "media transport");
                     self.emit(MediaEvent::TransportState {
                         role,
@@ -282,7 +300,64 @@ impl MediaTask {
                 }
                 Ok(())
             }
+            Cmd::ConnectDeadline {
+                pc,
+                role,
+                negotiation,
+            } => {
+                let current = match role {
+                    TransportRole::Publisher => self.publisher.as_ref(),
+                    TransportRole::Subscriber => self.subscriber.as_ref(),
+                };
+                let stuck = current.is_some_and(|p| {
+                    p.id == pc
+                        && p.negotiation == negotiation
+                        && !matches!(
+                            p.state,
+                            RTCPeerConnectionState::Connected | RTCPeerConnectionState::Closed
+                        )
+                });
+                if stuck {
+                    let message = format!(
+                        "{role:?} media connection not connected {:?} after negotiation",
+                        self.config.connect_timeout
+                    );
+                    warn!("{message}; reporting it failed");
+                    self.emit(MediaEvent::Error { message }).await;
+                    self.emit(MediaEvent::TransportState {
+                        role,
+                        state: super::TransportState::Failed,
+                    })
+                    .await;
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// (Re)start the connect watchdog of the connection of `role`: an offer
+    /// or answer of a negotiation went out or came in. Only the latest
+    /// negotiation's deadline counts.
+    fn arm_connect_deadline(&mut self, role: TransportRole) {
+        let pc = match role {
+            TransportRole::Publisher => self.publisher.as_mut(),
+            TransportRole::Subscriber => self.subscriber.as_mut(),
+        };
+        let Some(pc) = pc else {
+            return;
+        };
+        pc.negotiation += 1;
+        let cmd = Cmd::ConnectDeadline {
+            pc: pc.id,
+            role,
+            negotiation: pc.negotiation,
+        };
+        let tx = self.tx.clone();
+        let after = self.config.connect_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _task_gone = tx.send(cmd);
+        });
     }
 
     async fn on_server(&mut self, msg: ServerMessage) -> Result<(), MediaError> {
@@ -295,11 +370,23 @@ impl MediaTask {
                     debug!("publisher answer without an offer out; ignored");
                     return Ok(());
                 }
+                if self.offer_restarts_ice {
+                    // An ICE restart's answer has new credentials. One with the
+                    // current ones answers an earlier offer (re-sent across a
+                    // resume, so it can be answered twice).
+                    let current = pc.pc.remote_description().await;
+                    let current = current.as_ref().and_then(|d| ice_ufrag(&d.sdp));
+                    if current.is_some() && current == ice_ufrag(&sdp) {
+                        debug!("answer to an earlier publisher offer; ignored");
+                        return Ok(());
+                    }
+                }
                 pc.pc
                     .set_remote_description(RTCSessionDescription::answer(sdp)?)
                     .await?;
                 self.awaiting_answer = false;
                 debug!("publisher answer applied");
+                self.arm_connect_deadline(TransportRole::Publisher);
                 self.start_feedback().await;
                 if std::mem::take(&mut self.restart_pending) {
                     self.offer_publisher(true).await?;
@@ -358,6 +445,7 @@ impl MediaTask {
                 let sdp = pc.set_local(answer).await?;
                 debug!(renegotiation = same, "subscriber answer");
                 (self.signal)(ClientMessage::SubscriberAnswer { sdp });
+                self.arm_connect_deadline(TransportRole::Subscriber);
                 Ok(())
             }
             ServerMessage::IceCandidate { target, candidate } => {

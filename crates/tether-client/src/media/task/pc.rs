@@ -54,6 +54,11 @@ pub(super) struct Pc {
     pub(super) id: u64,
     pub(super) gathering: watch::Receiver<RTCIceGatheringState>,
     pub(super) remote_fingerprint: Option<String>,
+    /// Its last reported state.
+    pub(super) state: RTCPeerConnectionState,
+    /// Negotiations so far (for the connect watchdog: only the latest one's
+    /// timer counts).
+    pub(super) negotiation: u64,
 }
 
 impl Pc {
@@ -102,4 +107,12 @@ pub(super) fn transport_state(s: RTCPeerConnectionState) -> TransportState {
         RTCPeerConnectionState::Closed => TransportState::Closed,
         _ => TransportState::New,
     }
+}
+
+/// The `a=ice-ufrag` of an SDP (the session-level one, or the first
+/// media section's).
+pub(super) fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+        .map(str::trim)
 }

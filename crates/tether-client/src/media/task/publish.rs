@@ -109,11 +109,45 @@ impl MediaTask {
             return Ok(());
         };
         let options = RTCOfferOptions { ice_restart };
+        let bind_ip = self.config.bind().ip();
         let offer = pc.pc.create_offer(Some(options)).await?;
         let sdp = pc.set_local(offer).await?;
         self.awaiting_answer = true;
-        info!(ice_restart, "publisher offer");
+        self.offer_restarts_ice = ice_restart;
+        self.offer_bind_ip = Some(bind_ip);
+        info!(ice_restart, %bind_ip, "publisher offer");
         (self.signal)(ClientMessage::PublisherOffer { sdp });
+        self.arm_connect_deadline(TransportRole::Publisher);
+        Ok(())
+    }
+
+    /// A new signalling connection while an offer is out: its answer may
+    /// have been lost with the old connection, and none will come on the
+    /// new one unless the server hears the offer again. Send the same
+    /// offer again: whether the server saw it before or not, every answer
+    /// to it carries the same credentials, so any of them completes it (a
+    /// later one is recognised as stale). When the address media binds to
+    /// has changed since, restart ICE once more after that answer: the
+    /// offer's candidates are for the old address.
+    pub(super) async fn resend_publisher_offer(&mut self) -> Result<(), MediaError> {
+        let Some(pc) = self.publisher.as_ref() else {
+            return Ok(());
+        };
+        let Some(offer) = pc.pc.pending_local_description().await else {
+            // Nothing pending after all: a fresh restart.
+            self.awaiting_answer = false;
+            return self.offer_publisher(true).await;
+        };
+        if self.offer_bind_ip != Some(self.config.bind().ip()) {
+            self.restart_pending = true;
+        }
+        info!(
+            ice_restart = self.offer_restarts_ice,
+            restart_after = self.restart_pending,
+            "publisher offer sent again (its answer was lost with the connection)"
+        );
+        (self.signal)(ClientMessage::PublisherOffer { sdp: offer.sdp });
+        self.arm_connect_deadline(TransportRole::Publisher);
         Ok(())
     }
 
