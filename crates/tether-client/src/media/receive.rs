@@ -139,18 +139,28 @@ impl Assembler {
         (span < u32::MAX / 2 && span > limit) || self.held.len() > MAX_HELD
     }
 
+    /// Every pass of the loop that goes on either removes a held packet or
+    /// moves `consumed` up to the first held one, so it always ends (a pass
+    /// that did neither spun forever: the reader task never yielded again,
+    /// its track's queue filled and the video froze for good).
     fn drain_video(&mut self, out: &mut Vec<Frame>) {
         loop {
             let Some((&first, head)) = self.held.first_key_value() else {
                 return;
             };
-            let in_order = self.consumed.is_none_or(|c| first == c + 1);
-            if !in_order && !self.overdue() {
-                return;
+            if self.consumed.is_some_and(|c| first != c + 1) {
+                if !self.overdue() {
+                    return;
+                }
+                // The gap before `first` is given up; a complete frame
+                // (a keyframe asked for after the loss) right after it is
+                // still decoded.
+                self.give_up_until(first);
+                continue;
             }
-            if !in_order || !vp8_head(&head.payload) {
-                // A gap we give up on, or a frame whose start is lost: drop
-                // this frame's packets and look for the next frame start.
+            if !vp8_head(&head.payload) {
+                // A frame whose start is lost: drop its packets and look for
+                // the next frame start.
                 if !self.skip_frame(first) {
                     return;
                 }
@@ -169,11 +179,15 @@ impl Assembler {
                 }
             }
             let Some(end) = end else {
-                if self.overdue() {
-                    self.skip_frame(first);
-                    continue;
+                if !self.overdue() {
+                    return;
                 }
-                return;
+                if !self.skip_frame(first) {
+                    // No later frame start held yet: drop this frame's own
+                    // packets and the gap after them.
+                    self.drop_frame(first, ts);
+                }
+                continue;
             };
             let mut depack = Vp8Packet::default();
             let mut payload = Vec::new();
@@ -201,6 +215,29 @@ impl Assembler {
                 after_loss: std::mem::take(&mut self.lost_since_frame),
             });
         }
+    }
+
+    /// Give up the missing packets before `first` (the next held one): the
+    /// frame they belong to is lost.
+    fn give_up_until(&mut self, first: u64) {
+        self.consumed = Some(first - 1);
+        self.frames_dropped += 1;
+        self.lost_since_frame = true;
+    }
+
+    /// Drop the held packets of the frame at `ts` that starts at `first`,
+    /// and give up the gap after them.
+    fn drop_frame(&mut self, first: u64, ts: u32) {
+        let mut last = first;
+        while let Some(entry) = self.held.first_entry() {
+            if entry.get().header.timestamp != ts {
+                break;
+            }
+            last = entry.remove_entry().0;
+        }
+        self.consumed = Some(self.held.first_key_value().map_or(last, |(&e, _)| e - 1));
+        self.frames_dropped += 1;
+        self.lost_since_frame = true;
     }
 
     /// Drop packets from `first` up to the next frame start. False when no
@@ -350,6 +387,61 @@ mod tests {
         assert_eq!(a.frames_dropped, 1);
         assert!(got[0].after_loss, "the first frame after the gap says so");
         assert!(got[1..].iter().all(|f| !f.after_loss));
+    }
+
+    /// Runs `f` on its own thread: a `push` that never returns (the reader
+    /// task spinning, its track's queue filling, video frozen for good)
+    /// fails the test instead of hanging it.
+    fn returns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _gone = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("Assembler::push did not return")
+    }
+
+    #[test]
+    fn an_overdue_frame_is_given_up_when_no_later_frame_start_is_held() {
+        let got = returns(|| {
+            let mut a = Assembler::new(MediaKind::Video);
+            let mut got = a.push(start(10, 0, true, &[0x00, 0, 0]));
+            // Frame at ts 3000: its last packet (12, the marker) is lost.
+            got.extend(a.push(start(11, 3000, false, &[0x01, 0, 0])));
+            // Then only the tail of a frame 333 ms later whose start (13) is
+            // lost too: the frame at 3000 is overdue and no frame start
+            // follows it.
+            got.extend(a.push(cont(14, 33_000, false, &[0, 0, 0])));
+            got.extend(a.push(cont(15, 33_000, true, &[0, 0, 0])));
+            // The next frame comes out, marked as following a loss.
+            got.extend(a.push(start(16, 36_000, true, &[0x01, 0, 0])));
+            (got, a.frames_dropped)
+        });
+        let (frames, dropped) = got;
+        let ts: Vec<u32> = frames.iter().map(|f| f.rtp_timestamp).collect();
+        assert_eq!(ts, vec![0, 36_000]);
+        assert!(frames[1].after_loss);
+        assert_eq!(dropped, 2, "the frames at 3000 and 33000");
+    }
+
+    #[test]
+    fn a_complete_keyframe_after_an_overdue_gap_is_kept() {
+        let mut a = Assembler::new(MediaKind::Video);
+        assert_eq!(a.push(start(10, 0, true, &[0x01, 0, 0])).len(), 1);
+        // The frame at 3000 (11, 12) is lost for good; the keyframe at 6000
+        // (13, 14) is complete, and newer frames pile up behind the gap.
+        assert!(a.push(start(13, 6000, false, &[0x00, 1, 1])).is_empty());
+        assert!(a.push(cont(14, 6000, true, &[2, 2, 2])).is_empty());
+        let mut got = Vec::new();
+        for i in 0..11u16 {
+            let ts = 9000 + u32::from(i) * 3000;
+            got.extend(a.push(start(15 + i, ts, true, &[0x01, 0, 0])));
+        }
+        assert_eq!(got[0].rtp_timestamp, 6000, "the keyframe comes out first");
+        assert!(got[0].is_keyframe && got[0].after_loss);
+        assert_eq!(got[0].payload, vec![0x00, 1, 1, 2, 2, 2]);
+        assert_eq!(got.len(), 12, "and every frame after it");
+        assert_eq!(a.frames_dropped, 1);
     }
 
     #[test]
