@@ -581,17 +581,16 @@ fn soak() {
 
 // ------------------------------------------------------------ known bugs
 
-/// Found by `full_loss_5_20_50pct_media` (50 % loss): after a resume the
-/// publisher sends an ICE-restart offer on the new signalling connection; if
-/// that connection dies before the answer arrives, the next resume does not
-/// send the offer again. The publisher stays in `have-local-offer`, its media
-/// never reaches the SFU again, and the client still reports CONNECTED (no
-/// ICE_FAILED interruption). Made deterministic here: uid 1's signalling goes
-/// through the delay relay (400 ms each way, so the answer is ≥ 800 ms away),
-/// and the link is cut again the moment uid 1 reports the first resume.
+/// Found by `full_loss_5_20_50pct_media` (50 % loss), fixed since: after a
+/// resume the publisher sends an ICE-restart offer on the new signalling
+/// connection; if that connection died before the answer arrived, the next
+/// resume did not send the offer again (the publisher stayed in
+/// `have-local-offer`, its media never reached the SFU again, the client
+/// still reported CONNECTED). Now an offer still out is sent again on every
+/// resume. Made deterministic here: uid 1's signalling goes through the delay
+/// relay (400 ms each way, so the answer is ≥ 800 ms away), and the link is
+/// cut again the moment uid 1 reports the first resume.
 #[test]
-#[ignore = "known bug: a publisher renegotiation (ICE-restart offer) in flight when the \
-            signalling connection dies is not re-sent after the resume; its media never comes back"]
 fn known_bug_publisher_offer_lost_across_resume() {
     use tether_tests::media::{last_video_before, wait_video_progress};
     let Some(mut c) = Cluster::start("chaos_bug_offer_lost", true) else {
@@ -638,16 +637,14 @@ fn known_bug_publisher_offer_lost_across_resume() {
 }
 
 /// Found by the media check of `full_address_change_media` (and the media
-/// soak, seed 97363122925943, step 16): when the publisher's address changes
-/// (the old one deleted, a new one added), the client resumes its signalling
-/// at once (NETWORK_CHANGED) and sends an ICE-restart offer, the answer is
-/// applied, but the publisher's ICE agent stays in `Checking` for good: it
-/// keeps sending from the deleted address ("Failed to write packet … from
-/// OLD_IP: Network is unreachable") and gathers no candidate on the new one.
-/// Its media never reaches the SFU again while the client reports CONNECTED.
+/// soak, seed 97363122925943, step 16), fixed since: when the publisher's
+/// address changed (the old one deleted, a new one added), the client resumed
+/// at once (NETWORK_CHANGED) and sent an ICE-restart offer, but its media
+/// socket stayed bound to the deleted address, so ICE stayed in `Checking`
+/// for good ("Failed to write packet … Network is unreachable") while the
+/// client reported CONNECTED. Now every ICE restart rebinds the client's
+/// media sockets on the address that faces the server at that moment.
 #[test]
-#[ignore = "known bug: after the client's address changes, the publisher's ICE restart keeps \
-            the old address's candidate; media never comes back"]
 fn known_bug_publisher_media_lost_after_address_change() {
     use tether_tests::media::wait_video;
     let Some(mut c) = Cluster::start("chaos_bug_addr_media", true) else {
