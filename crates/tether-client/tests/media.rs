@@ -190,6 +190,40 @@ async fn resume_with_ice_restart_keeps_media_flowing_both_ways() {
     sb.finish().await;
 }
 
+/// A resume's ICE-restart offer is lost with the signalling connection it
+/// went out on (the link died before it, or its answer, got through): the
+/// next resume sends it again, and A's media reaches B again. Before, the
+/// publisher stayed in have-local-offer waiting for an answer that never came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_offer_lost_with_the_connection_is_sent_again_after_resume() {
+    init_logs();
+    let srv = server().await;
+    let url = format!("ws://{}", srv.local_addr());
+    let mut a = join(&url, 1).await;
+    let mut b = join(&url, 2).await;
+    let sa = start_sending(a.publish(true, false).await);
+    frames(&mut b, 1, MediaKind::Audio, 10).await;
+
+    // First resume: the restart offer goes out, then the link dies with it.
+    a.reconnect().await;
+    a.lose_signalling().await;
+    a.media.ice_restart().expect("restart");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.lose_signalling().await;
+    // Second resume: the offer must go out again.
+    a.reconnect().await;
+    let t = Instant::now();
+    a.media.ice_restart().expect("restart");
+    while b.events.try_recv().is_ok() {}
+    let at_b = frames(&mut b, 1, MediaKind::Audio, 25).await;
+    println!(
+        "offer lost, resumed again: A's audio at B within {:.1} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert!(!at_b.is_empty());
+    sa.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpublish_and_leave_remove_tracks_from_subscribers() {
     init_logs();

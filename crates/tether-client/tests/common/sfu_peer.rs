@@ -202,6 +202,15 @@ impl Peer {
         }
     }
 
+    /// Drop the signalling socket and everything not sent on it yet (as a
+    /// link that dies does); [`Peer::reconnect`] resumes.
+    #[allow(dead_code)]
+    pub async fn lose_signalling(&mut self) {
+        self.io.abort();
+        let mut outbox = self.outbox.lock().await;
+        while outbox.try_recv().is_ok() {}
+    }
+
     /// Drop the signalling socket and resume the session on a new one.
     pub async fn reconnect(&mut self) {
         self.io.abort();
