@@ -436,3 +436,37 @@ async fn port_range_and_advertised_ip_carry_media_and_bad_sdp_is_refused() {
     }
     sa.finish().await;
 }
+
+/// A publisher connection that never gets connected (here: its offer is
+/// never answered) is reported `Failed` after `connect_timeout`, so the
+/// session treats media as interrupted (ICE_FAILED) instead of looking fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_stuck_before_connected_is_reported_failed() {
+    use tether_client::media::{MediaConfig, MediaSession};
+    init_logs();
+    let (tx, mut events) = tokio::sync::mpsc::channel(1024);
+    let config = MediaConfig {
+        connect_timeout: Duration::from_millis(300),
+        ..MediaConfig::default()
+    };
+    // Signalling goes nowhere: no answer ever comes.
+    let media = MediaSession::new(config, |_msg| {}, tx);
+    let t = Instant::now();
+    let _publication = media.publish(true, false).await.expect("publish");
+    let failed = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(e) = events.recv().await {
+            if let MediaEvent::TransportState {
+                role: TransportRole::Publisher,
+                state: TransportState::Failed,
+            } = e
+            {
+                return t.elapsed();
+            }
+        }
+        panic!("media events ended");
+    })
+    .await
+    .expect("reported failed in time");
+    assert!(failed >= Duration::from_millis(300), "{failed:?}");
+    media.close().await;
+}

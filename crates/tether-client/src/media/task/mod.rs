@@ -214,6 +214,7 @@ impl MediaTask {
             remote_fingerprint: None,
             state: RTCPeerConnectionState::New,
             negotiation: 0,
+            connected_since_negotiation: false,
         })
     }
 
@@ -291,6 +292,9 @@ impl MediaTask {
                 };
                 if let Some(current) = current.filter(|p| p.id == pc) {
                     current.state = state;
+                    if state == RTCPeerConnectionState::Connected {
+                        current.connected_since_negotiation = true;
+                    }
                     info!(?role, %state, "media transport");
                     self.emit(MediaEvent::TransportState {
                         role,
@@ -312,10 +316,8 @@ impl MediaTask {
                 let stuck = current.is_some_and(|p| {
                     p.id == pc
                         && p.negotiation == negotiation
-                        && !matches!(
-                            p.state,
-                            RTCPeerConnectionState::Connected | RTCPeerConnectionState::Closed
-                        )
+                        && !p.connected_since_negotiation
+                        && p.state != RTCPeerConnectionState::Closed
                 });
                 if stuck {
                     let message = format!(
@@ -336,8 +338,9 @@ impl MediaTask {
     }
 
     /// (Re)start the connect watchdog of the connection of `role`: an offer
-    /// or answer of a negotiation went out or came in. Only the latest
-    /// negotiation's deadline counts.
+    /// or answer of a negotiation that needs ICE to (re)connect (a new
+    /// connection, or an ICE restart; every publisher offer is one) went out
+    /// or came in. Only the latest negotiation's deadline counts.
     fn arm_connect_deadline(&mut self, role: TransportRole) {
         let pc = match role {
             TransportRole::Publisher => self.publisher.as_mut(),
@@ -347,6 +350,7 @@ impl MediaTask {
             return;
         };
         pc.negotiation += 1;
+        pc.connected_since_negotiation = false;
         let cmd = Cmd::ConnectDeadline {
             pc: pc.id,
             role,
@@ -438,14 +442,26 @@ impl MediaTask {
                 let Some(pc) = self.subscriber.as_ref() else {
                     return Ok(());
                 };
+                // ICE has to (re)connect after this answer: a new connection,
+                // or an ICE restart (new credentials). A plain renegotiation
+                // (tracks added or removed) keeps the connection as it is.
+                let current = pc.pc.remote_description().await;
+                let restart =
+                    !same || current.as_ref().and_then(|d| ice_ufrag(&d.sdp)) != ice_ufrag(&sdp);
                 pc.pc
                     .set_remote_description(RTCSessionDescription::offer(sdp)?)
                     .await?;
                 let answer = pc.pc.create_answer(None).await?;
                 let sdp = pc.set_local(answer).await?;
-                debug!(renegotiation = same, "subscriber answer");
+                debug!(
+                    renegotiation = same,
+                    ice_restart = restart,
+                    "subscriber answer"
+                );
                 (self.signal)(ClientMessage::SubscriberAnswer { sdp });
-                self.arm_connect_deadline(TransportRole::Subscriber);
+                if restart {
+                    self.arm_connect_deadline(TransportRole::Subscriber);
+                }
                 Ok(())
             }
             ServerMessage::IceCandidate { target, candidate } => {

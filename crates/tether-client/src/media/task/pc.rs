@@ -59,6 +59,9 @@ pub(super) struct Pc {
     /// Negotiations so far (for the connect watchdog: only the latest one's
     /// timer counts).
     pub(super) negotiation: u64,
+    /// Connected at some point since the latest negotiation started (a
+    /// later disconnection is ICE's to report: it ends in `Failed`).
+    pub(super) connected_since_negotiation: bool,
 }
 
 impl Pc {
