@@ -452,7 +452,7 @@ impl MediaTask {
                     .set_remote_description(RTCSessionDescription::offer(sdp)?)
                     .await?;
                 let answer = pc.pc.create_answer(None).await?;
-                let sdp = pc.set_local(answer).await?;
+                let sdp = pc.set_local(answer, restart && same).await?;
                 debug!(
                     renegotiation = same,
                     ice_restart = restart,

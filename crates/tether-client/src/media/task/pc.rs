@@ -65,13 +65,32 @@ pub(super) struct Pc {
 }
 
 impl Pc {
+    /// Apply a local description and return it with the candidates gathered
+    /// for it. `ice_restart`: the description restarts ICE, so the sockets
+    /// are rebound and gathered afresh; the previous gathering's `Complete`
+    /// must not count (the SDP would carry the old sockets' candidates).
     pub(super) async fn set_local(
         &self,
         desc: RTCSessionDescription,
+        ice_restart: bool,
     ) -> webrtc::error::Result<String> {
         let mut gathering = self.gathering.clone();
+        gathering.mark_unchanged();
         self.pc.set_local_description(desc).await?;
-        let complete = gathering.wait_for(|s| *s == RTCIceGatheringState::Complete);
+        let complete = async {
+            if ice_restart {
+                // Only a gathering state reported after this point counts.
+                while gathering.changed().await.is_ok() {
+                    if *gathering.borrow_and_update() == RTCIceGatheringState::Complete {
+                        return;
+                    }
+                }
+            } else {
+                let _closed = gathering
+                    .wait_for(|s| *s == RTCIceGatheringState::Complete)
+                    .await;
+            }
+        };
         if tokio::time::timeout(GATHER_TIMEOUT, complete)
             .await
             .is_err()

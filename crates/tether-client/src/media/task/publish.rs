@@ -111,7 +111,7 @@ impl MediaTask {
         let options = RTCOfferOptions { ice_restart };
         let bind_ip = self.config.bind().ip();
         let offer = pc.pc.create_offer(Some(options)).await?;
-        let sdp = pc.set_local(offer).await?;
+        let sdp = pc.set_local(offer, ice_restart).await?;
         self.awaiting_answer = true;
         self.offer_restarts_ice = ice_restart;
         self.offer_bind_ip = Some(bind_ip);
