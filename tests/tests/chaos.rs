@@ -248,7 +248,7 @@ fn quick_bandwidth_cap() {
     };
     // 1000 kbit: the publisher's ~1.2 Mbit/s does not fit (packets are
     // dropped) and everything must recover. The harder 256 kbit squeeze is
-    // `known_bug_video_frozen_after_256kbit_cap` (its regression test).
+    // `regression_video_back_after_256kbit_cap` (its regression test).
     cap(&mut c, "quick_bandwidth_cap", 1000, Duration::from_secs(10));
 }
 
@@ -310,9 +310,9 @@ fn full_loss_5_20pct_media() {
     }
 }
 
-/// 50 % loss makes the signalling connections time out and resume, which
-/// can hit the bug of `known_bug_publisher_offer_lost_across_resume` (uid
-/// 2 then never gets uid 1's media back and the convergence check fails).
+/// 50 % loss makes the signalling connections time out and resume; this is
+/// where the lost-offer bug was found (fixed; see
+/// `regression_publisher_offer_lost_across_resume_is_sent_again`).
 #[test]
 #[ignore = "full chaos suite (scripts/chaos.sh full)"]
 fn full_loss_50pct_media() {
@@ -579,7 +579,7 @@ fn soak() {
     println!("SOAK event counts of the core members: {counts:?}");
 }
 
-// ------------------------------------------------------------ known bugs
+// ------------------------------------ regressions (bugs this suite found)
 
 /// Found by `full_loss_5_20_50pct_media` (50 % loss), fixed since: after a
 /// resume the publisher sends an ICE-restart offer on the new signalling
@@ -591,7 +591,7 @@ fn soak() {
 /// relay (400 ms each way, so the answer is ≥ 800 ms away), and the link is
 /// cut again the moment uid 1 reports the first resume.
 #[test]
-fn known_bug_publisher_offer_lost_across_resume() {
+fn regression_publisher_offer_lost_across_resume_is_sent_again() {
     use tether_tests::media::{last_video_before, wait_video_progress};
     let Some(mut c) = Cluster::start("chaos_bug_offer_lost", true) else {
         return;
@@ -645,7 +645,7 @@ fn known_bug_publisher_offer_lost_across_resume() {
 /// client reported CONNECTED. Now every ICE restart rebinds the client's
 /// media sockets on the address that faces the server at that moment.
 #[test]
-fn known_bug_publisher_media_lost_after_address_change() {
+fn regression_publisher_media_back_after_address_change() {
     use tether_tests::media::wait_video;
     let Some(mut c) = Cluster::start("chaos_bug_addr_media", true) else {
         return;
@@ -690,9 +690,9 @@ fn known_bug_publisher_media_lost_after_address_change() {
 /// task never yielded again. Fixed in `media::receive`; kept as the
 /// regression test (~16 s; video back within a second of the lift).
 #[test]
-fn known_bug_video_frozen_after_256kbit_cap() {
+fn regression_video_back_after_256kbit_cap() {
     let Some(mut c) = cluster("chaos_bug_cap256", true) else {
         return;
     };
-    cap(&mut c, "known_bug_cap256", 256, Duration::from_secs(10));
+    cap(&mut c, "regression_cap256", 256, Duration::from_secs(10));
 }
