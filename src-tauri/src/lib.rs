@@ -8,6 +8,7 @@
 
 pub mod commands;
 pub mod deeplink;
+mod diagnostics;
 pub mod embedded;
 pub mod error;
 pub mod logging;

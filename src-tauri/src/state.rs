@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Mutex as AsyncMutex;
 use tracing::{info, warn};
 
@@ -17,6 +16,7 @@ use tether_client::{
 };
 
 use crate::deeplink::{parse_join_link, JoinLink};
+use crate::diagnostics::{AppInfo, Diagnostics};
 use crate::embedded::{Embedded, Mode};
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::logging;
@@ -411,12 +411,7 @@ impl AppState {
             None => Vec::new(),
         };
         let report = Diagnostics {
-            app: AppInfo {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
-                os: std::env::consts::OS,
-                arch: std::env::consts::ARCH,
-            },
+            app: AppInfo::this(),
             started_at: self.0.started_at,
             exported_at: unix_ms(),
             connection,
@@ -428,17 +423,7 @@ impl AppState {
             log_file: log_file.map(|p| p.display().to_string()),
             log_tail,
         };
-        let bytes = serde_json::to_vec_pretty(&report)
-            .map_err(|e| IpcError::new(ErrorCode::Internal, e.to_string()))?;
-        let path = self
-            .0
-            .paths
-            .data_dir
-            .join("diagnostics")
-            .join(format!("tether-diagnostics-{}.json", report.exported_at));
-        crate::settings::write_atomic(&path, &bytes)?;
-        info!(path = %path.display(), records = report.timeline.len(), "diagnostics exported");
-        Ok(path)
+        report.write(&self.0.paths.data_dir)
     }
 
     /// Open an invitation: join its channel, leaving the current one first
@@ -574,30 +559,4 @@ pub async fn list_devices() -> IpcResult<DeviceList> {
         audio_outputs: convert(devices.audio_outputs),
         video_inputs: convert(devices.video_inputs),
     })
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct AppInfo {
-    name: &'static str,
-    version: &'static str,
-    os: &'static str,
-    arch: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Diagnostics {
-    app: AppInfo,
-    started_at: u64,
-    exported_at: u64,
-    connection: ConnectionInfo,
-    embedded_server: String,
-    settings: crate::settings::Settings,
-    /// `(audio, video)` as last asked through `set_muted`.
-    requested_mute: (bool, bool),
-    timeline: Vec<Record>,
-    timeline_dropped: u64,
-    log_file: Option<String>,
-    log_tail: Vec<String>,
 }
