@@ -196,7 +196,9 @@ impl NackGenerator {
     }
 }
 
-fn supports_nack(info: &StreamInfo) -> bool {
+/// Whether the stream negotiated generic NACK feedback (the generator and
+/// the responder both act only on such streams).
+pub(crate) fn supports_nack(info: &StreamInfo) -> bool {
     info.rtcp_feedback
         .iter()
         .any(|fb| fb.typ == "nack" && fb.parameter.is_empty())

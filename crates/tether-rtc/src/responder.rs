@@ -28,6 +28,8 @@ use rtc::rtp;
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 
+use crate::nack::supports_nack;
+
 /// How long a sent packet can still be retransmitted: three times the
 /// ~300 ms a receiver keeps asking, so a round trip of up to ~700 ms is
 /// still answered.
@@ -142,12 +144,6 @@ impl NackResponder {
     pub fn held(&self, ssrc: u32) -> usize {
         self.streams.get(&ssrc).map_or(0, |s| s.sent.len())
     }
-}
-
-fn supports_nack(info: &StreamInfo) -> bool {
-    info.rtcp_feedback
-        .iter()
-        .any(|fb| fb.typ == "nack" && fb.parameter.is_empty())
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for NackResponder {
