@@ -12,6 +12,12 @@ fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A full run needs about 10 GiB of disk (debug and release builds, the
+# AddressSanitizer fuzz build, the app bundle); say how much there is, so a
+# "No space left on device" later is easy to read.
+step "disk space (a full run writes about 10 GiB under target/ and fuzz/target/)"
+df -h . || true
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
