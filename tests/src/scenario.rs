@@ -1,5 +1,5 @@
 //! Per-test context: a log directory, removed when the test passes and kept
-//! (and named) when it fails.
+//! (and named) when it fails, or always with `TETHER_KEEP_LOGS=1`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -57,6 +57,8 @@ impl Drop for Scenario {
                 self.started.elapsed().as_secs_f64(),
                 self.dir.display()
             );
+        } else if std::env::var_os("TETHER_KEEP_LOGS").is_some_and(|v| v == "1") {
+            eprintln!("{}: logs kept in {}", self.name, self.dir.display());
         } else {
             drop(std::fs::remove_dir_all(&self.dir));
         }

@@ -15,6 +15,9 @@
 //!   removed. A strict variant also bounds UID 1's uplink packet rate under
 //!   the loss (no NACK/RTX retransmission storm). The scenario is in
 //!   `media_net/loss.rs`.
+//! - A 1.5 s burst of loss right after a rejoin (an 11 s cut): video is at
+//!   full rate again soon after it (UID 2's keyframe requests once named the
+//!   SSRC from before the rejoin and were dropped: video froze for good).
 //!
 //! `media-stats` comes once a second: "decoding resumed" is measured two ways,
 //! by the first report that shows progress (an upper bound, up to one period
@@ -383,4 +386,9 @@ fn twenty_percent_loss_audio_keeps_decoding_video_recovers_nothing_removed() {
 #[test]
 fn twenty_percent_loss_does_not_multiply_uplink_traffic() {
     loss::random_loss("media_random_loss_strict", true);
+}
+
+#[test]
+fn video_recovers_from_burst_loss_right_after_a_rejoin() {
+    loss::burst_loss_after_rejoin("media_burst_after_rejoin");
 }

@@ -257,3 +257,72 @@ pub(crate) fn random_loss(name: &str, strict: bool) {
         );
     }
 }
+
+/// A burst of loss right after a rejoin: an 11 s silent cut outlasts the
+/// server's 10 s peer timeout, so UID 1 rejoins with a new session and the
+/// SFU sends its tracks to UID 2 on new SSRCs, over transceivers UID 2
+/// reuses. Then UID 1's link drops everything for 1.5 s, longer than
+/// retransmission can repair (the sender keeps 1 s): UID 2 loses frames and
+/// its decoder needs a keyframe. Video must be at full rate again soon
+/// after. Before the fix in `media::task` UID 2 asked for keyframes with the
+/// SSRC its reader had when the track came back (the old one); the SFU
+/// dropped those requests and UID 2's video stayed frozen for good while
+/// audio played on (the media soak's failure at step 4, RELIABILITY.md).
+pub(crate) fn burst_loss_after_rejoin(name: &str) {
+    let Some(mut p) = NetPair::start(name, true) else {
+        return;
+    };
+    wait_steady_video(&p.uid2);
+    let m1 = p.uid1.mark();
+    let cut = p.net.cut_silent();
+    sleep_until(cut.at + Duration::from_secs(11));
+    let at_restore = p.uid2.mark();
+    p.net.restore();
+    let connected = p.uid1.wait_for_from(
+        m1,
+        "uid 1 connected with a new session after the cut",
+        Duration::from_secs(5),
+        |e| e.str("event") == Some("connected"),
+    );
+    assert_eq!(connected.str("mode"), Some("REJOIN"), "{connected}");
+    let back = wait_video(
+        &p.uid2,
+        1,
+        at_restore,
+        "video decoding again after the rejoin",
+        Duration::from_secs(5),
+        |v| v.fps > 0.0,
+    );
+    // Steady first: a report with a full second of video.
+    wait_video(
+        &p.uid2,
+        1,
+        back.index + 1,
+        "a full second of video after the rejoin",
+        Duration::from_secs(5),
+        |v| v.fps >= 25.0,
+    );
+
+    let burst = p.net.cut_silent();
+    sleep_until(burst.at + Duration::from_millis(1500));
+    let at_end = p.uid2.mark();
+    let end = p.net.restore();
+    let before = last_video_before(&p.uid2, 1, at_end).unwrap_or(back);
+    let full = wait_video(
+        &p.uid2,
+        1,
+        at_end,
+        "a full second of video at >= 25 fps after the burst",
+        Duration::from_secs(5),
+        |v| v.ts >= end.at_unix_ms + STATS_PERIOD_MS && v.fps >= 25.0,
+    );
+    measure(
+        "after_rejoin_burst_end_to_full_rate_report_ms",
+        full.ts - end.at_unix_ms,
+    );
+    assert!(
+        full.last_frame_no > before.last_frame_no,
+        "uid 1's frame numbers did not advance: {before:?} -> {full:?}"
+    );
+    p.assert_legal_transitions();
+}

@@ -7,7 +7,7 @@ mod remote;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -78,7 +78,12 @@ struct LocalTrack {
 /// stopped, and read afresh when an offer brings it back.
 struct Remote {
     track: Arc<dyn TrackRemote>,
-    ssrc: u32,
+    /// The SSRC the track's packets arrive on, as its reader last saw it.
+    /// When a track comes back the SFU sends it on a new SSRC, which the
+    /// track learns only from the server's offer applied after the reader
+    /// restarted: a keyframe request must name the SSRC packets carry now
+    /// (the SFU's connection drops one for an SSRC it no longer sends).
+    ssrc: Arc<AtomicU32>,
     reader: Option<JoinHandle<()>>,
 }
 
@@ -274,7 +279,7 @@ impl MediaTask {
                 if let Some(r) = self.remotes.get(&(uid, MediaKind::Video)) {
                     let pli = PictureLossIndication {
                         sender_ssrc: 0,
-                        media_ssrc: r.ssrc,
+                        media_ssrc: r.ssrc.load(Ordering::Relaxed),
                     };
                     r.track.write_rtcp(vec![Box::new(pli)]).await?;
                 }

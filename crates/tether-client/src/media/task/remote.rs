@@ -1,6 +1,7 @@
 //! The subscriber side of the media task: which remote tracks an offer
 //! brings, and one reader per remote track.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,10 +72,14 @@ impl MediaTask {
         track: Arc<dyn TrackRemote>,
     ) {
         let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
+        let ssrc = Arc::new(AtomicU32::new(ssrc));
         self.emit(MediaEvent::Track { uid, kind }).await;
         let reader = tokio::spawn(read_track(
-            uid,
-            kind,
+            Reading {
+                uid,
+                kind,
+                ssrc: ssrc.clone(),
+            },
             track.clone(),
             self.events.clone(),
             self.config.clone(),
@@ -93,14 +98,21 @@ impl MediaTask {
     }
 }
 
-/// One remote track: frames, throttled RTP reports, periodic stats.
-async fn read_track(
+/// Which track a reader reads, and where it keeps the SSRC it sees.
+struct Reading {
     uid: u32,
     kind: MediaKind,
+    ssrc: Arc<AtomicU32>,
+}
+
+/// One remote track: frames, throttled RTP reports, periodic stats.
+async fn read_track(
+    reading: Reading,
     track: Arc<dyn TrackRemote>,
     events: mpsc::Sender<MediaEvent>,
     config: MediaConfig,
 ) {
+    let Reading { uid, kind, ssrc } = reading;
     let start = Instant::now();
     let mut asm = Assembler::new(kind);
     let mut stats = RecvStats::new(kind, start);
@@ -113,6 +125,10 @@ async fn read_track(
         tokio::select! {
             event = track.poll() => match event {
                 Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                    if ssrc.load(Ordering::Relaxed) != packet.header.ssrc {
+                        debug!(uid, kind = kind.as_str(), ssrc = packet.header.ssrc, "remote track SSRC");
+                        ssrc.store(packet.header.ssrc, Ordering::Relaxed);
+                    }
                     let now = Instant::now();
                     stats.on_packet(&packet.header, now);
                     if now >= next_rtp_report {
