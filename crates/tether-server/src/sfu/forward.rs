@@ -5,9 +5,8 @@
 //! Loss repair is per leg: the publisher leg's NACK generator asks the
 //! publisher for what did not arrive (RTX), and each subscriber leg's NACK
 //! responder answers the subscriber from that leg's own send buffer.
-//! Subscribers' NACKs are never forwarded to the publisher, and a packet
-//! that reaches the SFU twice (a retransmission that raced the original) is
-//! forwarded once ([`Dedup`]).
+//! Subscribers' NACKs are never forwarded to the publisher, and what reaches
+//! a source was filtered first (each packet once: `super::ingress`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,68 +29,6 @@ use super::Kind;
 /// several subscribers (or one subscriber's retries) costs one keyframe, and
 /// a lossy subscriber cannot make the publisher send keyframes back to back.
 const PLI_MIN_GAP: Duration = Duration::from_millis(500);
-
-/// How many recent sequence numbers [`Dedup`] remembers.
-const DEDUP_WINDOW: u64 = 1024;
-
-/// Which recent sequence numbers of one published track were forwarded, so
-/// a second copy of a packet is not (owned by the track's reader task).
-#[derive(Debug, Default)]
-pub(crate) struct Dedup {
-    /// Extended (64-bit) sequence number of the newest packet.
-    highest: Option<u64>,
-    /// Bit `ext % DEDUP_WINDOW` is set when `ext` was forwarded.
-    seen: Vec<u64>,
-}
-
-impl Dedup {
-    /// Whether `seq` is new (and now remembered). A packet older than the
-    /// window is refused: the subscriber has long given it up.
-    pub(crate) fn first_time(&mut self, seq: u16) -> bool {
-        if self.seen.is_empty() {
-            self.seen = vec![0; (DEDUP_WINDOW / 64) as usize];
-        }
-        let ext = match self.highest {
-            // One cycle up, so a little reordering never goes below zero.
-            None => (1 << 16) + u64::from(seq),
-            // Truncation to the low 16 bits is the point.
-            Some(h) => h.saturating_add_signed(i64::from(seq.wrapping_sub(h as u16) as i16)),
-        };
-        match self.highest {
-            Some(h) if ext + DEDUP_WINDOW <= h => return false,
-            Some(h) if ext > h => {
-                // Forget what the window moves past (the slots of h+1..=ext
-                // held ext-1024 and older).
-                for old in (h + 1).max(ext.saturating_sub(DEDUP_WINDOW - 1))..=ext {
-                    self.set(old, false);
-                }
-                self.highest = Some(ext);
-            }
-            None => self.highest = Some(ext),
-            Some(_) => {}
-        }
-        if self.get(ext) {
-            return false;
-        }
-        self.set(ext, true);
-        true
-    }
-
-    fn get(&self, ext: u64) -> bool {
-        let bit = ext % DEDUP_WINDOW;
-        self.seen[(bit / 64) as usize] & (1 << (bit % 64)) != 0
-    }
-
-    fn set(&mut self, ext: u64, on: bool) {
-        let bit = ext % DEDUP_WINDOW;
-        let word = &mut self.seen[(bit / 64) as usize];
-        if on {
-            *word |= 1 << (bit % 64);
-        } else {
-            *word &= !(1 << (bit % 64));
-        }
-    }
-}
 
 /// Keyframe request throttling.
 #[derive(Default)]
@@ -277,31 +214,4 @@ pub(crate) async fn sink_feedback(sink: Arc<Sink>, source: Arc<Source>) {
         }
     }
     trace!(subscriber = sink.subscriber, "sink feedback ended");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dedup_forwards_each_packet_once() {
-        let mut d = Dedup::default();
-        assert!(d.first_time(65_534));
-        assert!(d.first_time(1), "a gap across the wrap");
-        assert!(!d.first_time(1), "a duplicate");
-        assert!(d.first_time(65_535), "a retransmission filling the gap");
-        assert!(!d.first_time(65_535), "twice");
-        assert!(d.first_time(0));
-        assert!(!d.first_time(65_534));
-        // A jump past the whole window forgets everything before it, and a
-        // packet older than the window is refused.
-        assert!(d.first_time(3000));
-        assert!(!d.first_time(1), "far too old");
-        assert!(d.first_time(3000 - 1023), "just inside the window");
-        assert!(!d.first_time(3000 - 1024), "just outside");
-        for seq in 3001..5000 {
-            assert!(d.first_time(seq));
-        }
-        assert!(!d.first_time(4990));
-    }
 }

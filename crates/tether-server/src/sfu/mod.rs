@@ -16,6 +16,7 @@
 //! the channel; webrtc callbacks only forward into the room's queue.
 
 mod forward;
+mod ingress;
 pub(crate) mod room;
 pub(crate) mod rtc;
 

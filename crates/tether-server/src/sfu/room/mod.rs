@@ -21,7 +21,8 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::forward::{Dedup, Sink, Source};
+use super::forward::{Sink, Source};
+use super::ingress::Ingress;
 use super::rtc::PcFactory;
 use super::{Kind, Signal};
 use crate::hub::{Hub, SessionKey};
@@ -463,19 +464,31 @@ impl Room {
         let reader = {
             let source = source.clone();
             let room = self.tx.clone();
+            let span = p.span.clone();
             tokio::spawn(async move {
-                let mut dedup = Dedup::default();
+                let mut ingress = Ingress::new(ssrc);
+                let mut logged = ingress.stats;
                 while let Some(event) = track.poll().await {
                     match event {
-                        TrackRemoteEvent::OnRtpPacket(packet)
-                            if dedup.first_time(packet.header.sequence_number) =>
-                        {
-                            source.forward(packet).await;
+                        TrackRemoteEvent::OnRtpPacket(packet) => {
+                            if let Some(packet) = ingress.accept(packet) {
+                                source.forward(packet).await;
+                            }
+                            let stats = ingress.stats;
+                            if stats.resyncs != logged.resyncs
+                                || (logged.unwrapped == 0 && stats.unwrapped > 0)
+                            {
+                                // Rare (see `ingress`): a line for each resync
+                                // and the first unwrapped repair.
+                                info!(parent: &span, kind = kind.as_str(), stats = ?ingress.stats, "publisher stream repaired");
+                                logged = ingress.stats;
+                            }
                         }
                         TrackRemoteEvent::OnEnded => break,
                         _ => {}
                     }
                 }
+                debug!(parent: &span, kind = kind.as_str(), stats = ?ingress.stats, "published track reader ended");
                 // Gone only at shutdown.
                 let _room_gone = room.send(RoomCmd::TrackEnded { uid, pc, kind });
             })
