@@ -25,7 +25,7 @@ run() {
     cargo nextest run -p tether-tests --test chaos --no-fail-fast --success-output final "$@" 2>&1 \
         | tee "$log" || status=$?
     echo "chaos.sh: log in $log; summary:"
-    grep -hE '^ *(CHAOS|SOAK) ' "$log" | sed 's/^ *//' | sort -u || true
+    grep -hE '^ *(CHAOS|CHAOS_VIDEO|SOAK) ' "$log" | sed 's/^ *//' | sort -u || true
     return "$status"
 }
 case "$mode" in

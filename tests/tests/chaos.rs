@@ -126,15 +126,46 @@ fn cap(c: &mut Cluster, scenario: &str, kbit: u32, dur: Duration) {
     let marks = c.marks();
     bandwidth_cap(&c.net, kbit);
     let t = Instant::now();
+    let capped = tether_tests::unix_ms();
     sleep_until(t + dur);
     let (dc, ds) = bandwidth_drops(&c.net);
     bandwidth_uncap(&c.net);
     let ended = tether_tests::unix_ms();
+    video_during(
+        c,
+        scenario,
+        capped + 2 * tether_tests::media::STATS_PERIOD_MS,
+        ended,
+    );
     let fault = format!(
         "tbf {kbit} kbit both ways for {}s (dropped: client end {dc}, server end {ds} packets)",
         dur.as_secs()
     );
     after_fault(c, scenario, &fault, &marks, ended);
+}
+
+/// How much video the subscribers decoded in `[from_ms, to_ms]` (reports
+/// whose whole period lies inside): printed, not asserted (a squeeze may
+/// leave no room for video).
+fn video_during(c: &Cluster, scenario: &str, from_ms: i64, to_ms: i64) {
+    for m in c.members.iter().filter(|m| m.kind == Kind::Subscriber) {
+        let events = m.client.events();
+        for p in c.members.iter().filter(|p| p.kind == Kind::Publisher) {
+            let reports: Vec<_> = tether_tests::media::video_stats(&events, p.uid)
+                .into_iter()
+                .filter(|v| v.ts >= from_ms && v.ts <= to_ms)
+                .collect();
+            let with_frames = reports.iter().filter(|v| v.fps > 0.0).count();
+            let fps = reports.iter().map(|v| v.fps).sum::<f64>() / reports.len().max(1) as f64;
+            println!(
+                "CHAOS_VIDEO scenario={scenario} subscriber={} publisher={} \
+                 reports_with_frames={with_frames}/{} mean_fps={fps:.1}",
+                m.uid,
+                p.uid,
+                reports.len()
+            );
+        }
+    }
 }
 
 fn link_down(c: &mut Cluster, scenario: &str, dur: Duration) {
