@@ -9,7 +9,7 @@
 //! | synthetic sources | [`SyntheticAudio`] (chirp, −12 dBFS peak), [`SyntheticVideo`] (moving pattern with [`read_stamp`]-able frame number and capture time) |
 //! | audio codec | [`OpusEncoder`] / [`OpusDecoder`]: 20 ms, in-band FEC, settable expected loss, FEC and PLC decode |
 //! | video codec | [`Vp8Encoder`] / [`Vp8Decoder`]: real-time CBR, error resilient, [`Vp8Encoder::request_keyframe`], [`Vp8Encoder::set_bitrate`] |
-//! | congestion | [`next_bitrate`]: loss/RTT → next video target in [150, 1500] kbps |
+//! | congestion | [`next_bitrate`]: loss/RTT → next video target in [60, 1500] kbps (below 150 only after an overload) |
 //! | receive audio | [`AudioJitterBuffer`] → [`Playout`] → [`Playout::render`]; [`level`] / [`LevelMeter`] for `volume-indicator` |
 //! | receive video | [`VideoReceiveStats`]: frames decoded, fps, missing frame numbers, e2e latency from stamps |
 //! | devices | [`list_devices`], [`MicCapture`], [`AudioPlayback`], [`CameraCapture`] (feature `camera`) |
@@ -132,7 +132,9 @@ mod vp8;
 
 pub use audio_codec::{OpusDecoder, OpusEncoder, DEFAULT_OPUS_BITRATE};
 pub use audio_io::{AudioPlayback, MicCapture};
-pub use bitrate::{next_bitrate, POLICY_MAX_KBPS, POLICY_MIN_KBPS};
+pub use bitrate::{
+    drops_frames, next_bitrate, OVERLOAD_MIN_KBPS, POLICY_MAX_KBPS, POLICY_MIN_KBPS,
+};
 pub use camera::{CameraCapture, CameraConfig};
 pub use convert::{i420_to_rgba, rgb_to_i420};
 pub use devices::{list_devices, DeviceInfo, Devices};

@@ -374,9 +374,15 @@ impl Encoder {
                     }
                     let kbps = self.bitrate_kbps.load(Ordering::Relaxed);
                     if kbps != applied_kbps {
-                        match enc.set_bitrate(kbps) {
+                        // Below the ordinary floor (after an overload) fewer frames
+                        // instead of an overshoot the link cannot carry.
+                        let dropping = tether_media::drops_frames(kbps);
+                        match enc
+                            .set_bitrate(kbps)
+                            .and_then(|()| enc.set_frame_dropping(dropping))
+                        {
                             Ok(()) => {
-                                debug!(kbps, "video bitrate");
+                                debug!(kbps, dropping, "video bitrate");
                                 applied_kbps = kbps;
                             }
                             Err(e) => debug!(error = %e, "bitrate not changed"),

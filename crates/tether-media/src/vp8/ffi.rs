@@ -16,6 +16,9 @@ use vpx_sys as sys;
 use crate::error::{MediaError, MediaResult};
 use crate::frame::VideoFrame;
 
+/// Rate-control buffer fullness (%) below which frames are dropped, when dropping is on.
+const DROP_FRAME_THRESHOLD: c_uint = 30;
+
 /// The RTP clock rate, used as the encoder's timebase.
 const TIMEBASE_HZ: i64 = 90_000;
 
@@ -172,6 +175,18 @@ impl RawEncoder {
 
     pub(super) fn set_bitrate(&mut self, kbps: u32) -> MediaResult<()> {
         self.cfg.rc_target_bitrate = kbps as c_uint;
+        self.apply_config()
+    }
+
+    /// Frame dropping: libvpx skips frames when its rate-control buffer falls below
+    /// `DROP_FRAME_THRESHOLD` % full, so a target the picture cannot meet at full frame rate is
+    /// met at a lower one.
+    pub(super) fn set_frame_dropping(&mut self, on: bool) -> MediaResult<()> {
+        self.cfg.rc_dropframe_thresh = if on { DROP_FRAME_THRESHOLD } else { 0 };
+        self.apply_config()
+    }
+
+    fn apply_config(&mut self) -> MediaResult<()> {
         // SAFETY: the context is initialised and cfg is the boxed config it was created with.
         let err = unsafe { sys::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg) };
         if err != sys::vpx_codec_err_t::VPX_CODEC_OK {

@@ -64,6 +64,7 @@ pub struct Vp8Encoder {
     raw: RawEncoder,
     config: Vp8Config,
     keyframe_requested: bool,
+    frame_dropping: bool,
 }
 
 impl std::fmt::Debug for Vp8Encoder {
@@ -107,6 +108,7 @@ impl Vp8Encoder {
             raw,
             config,
             keyframe_requested: false,
+            frame_dropping: false,
         })
     }
 
@@ -127,6 +129,17 @@ impl Vp8Encoder {
         if kbps != self.config.bitrate_kbps {
             self.raw.set_bitrate(kbps)?;
             self.config.bitrate_kbps = kbps;
+        }
+        Ok(())
+    }
+
+    /// Lets the encoder drop frames to meet its target (off by default: every frame is encoded,
+    /// overshooting a target the picture cannot meet at full frame rate). See
+    /// [`crate::drops_frames`].
+    pub fn set_frame_dropping(&mut self, on: bool) -> MediaResult<()> {
+        if on != self.frame_dropping {
+            self.raw.set_frame_dropping(on)?;
+            self.frame_dropping = on;
         }
         Ok(())
     }
@@ -380,5 +393,37 @@ mod tests {
         assert!(dec.decode(&fake, 0).is_err() || dec.needs_keyframe());
         assert_eq!(dec.decode(&[], 0).unwrap(), None);
         assert!(!is_vp8_keyframe(&[]));
+    }
+
+    /// Below what the picture needs at full frame rate, frame dropping meets the target by
+    /// encoding fewer frames; without it the encoder overshoots with every frame encoded.
+    #[test]
+    fn frame_dropping_meets_a_low_target() {
+        let run = |dropping: bool| {
+            let mut enc = Vp8Encoder::new(Vp8Config {
+                bitrate_kbps: 60,
+                ..Vp8Config::default()
+            })
+            .unwrap();
+            enc.set_frame_dropping(dropping).unwrap();
+            let mut src = crate::SyntheticVideo::new(640, 360);
+            let (mut bytes, mut frames) = (0usize, 0usize);
+            for i in 0..150u64 {
+                for e in enc.encode(&src.next_frame(i * 33_333)).unwrap() {
+                    bytes += e.data.len();
+                    frames += 1;
+                }
+            }
+            (bytes * 8 / 5 / 1000, frames)
+        };
+        let (kbps_all, frames_all) = run(false);
+        let (kbps_drop, frames_drop) = run(true);
+        println!("60 kbps target: {kbps_all} kbps / {frames_all} frames without dropping, {kbps_drop} kbps / {frames_drop} frames with");
+        assert_eq!(frames_all, 150);
+        assert!(kbps_all > 150, "{kbps_all}");
+        assert!(
+            kbps_drop < 100 && frames_drop < 120 && frames_drop > 10,
+            "{kbps_drop} kbps, {frames_drop} frames"
+        );
     }
 }
