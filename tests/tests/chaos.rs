@@ -614,3 +614,5 @@ fn soak() {
 
 #[path = "chaos/regressions.rs"]
 mod regressions;
+#[path = "chaos/subscriber.rs"]
+mod subscriber;
