@@ -303,6 +303,12 @@ def video_moves(wd, label):
     wd.screenshot(f"{label}-2.png")
     assert a != b, f"the peer's canvas did not change in 1 s ({label}): {a} == {b}"
     log(f"canvas changed ({label}): {a} -> {b}")
+    # Moving video and a "down" quality badge contradict each other (the
+    # first quality report after a peer's media started used to say 6).
+    q = wd.js(f"const b = document.querySelector('[data-uid=\"{PEER}\"] [data-quality]');"
+              "return b ? Number(b.dataset.quality) : null;")
+    assert q is not None and q != 6, f"the peer's tile shows quality {q} ('down') while its video moves ({label})"
+    log(f"peer quality while video moves ({label}): {q}")
 
 
 def pss_kb(pid, field="Pss:"):

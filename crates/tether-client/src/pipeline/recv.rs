@@ -114,6 +114,9 @@ struct Counters {
     jitter_ms: f64,
     /// (received, lost) at the last quality report.
     quality_mark: (u64, u64),
+    /// A statistics report arrived for this track (before the first one,
+    /// "nothing arrived" means "not counted yet", not "down").
+    counted: bool,
 }
 
 struct AudioRx {
@@ -342,6 +345,7 @@ impl Receiver {
                     c.received = packets_received;
                     c.lost = packets_lost;
                     c.jitter_ms = jitter_ms;
+                    c.counted = true;
                 }
             }
             RecvInput::TrackEnded { uid, kind } => match kind {
@@ -463,6 +467,7 @@ impl Receiver {
             let mut received = 0;
             let mut lost = 0;
             let mut jitter: f64 = 0.0;
+            let mut counted = false;
             for c in [
                 self.audio.get_mut(&uid).map(|a| &mut a.counters),
                 self.video.get_mut(&uid).map(|v| &mut v.counters),
@@ -474,10 +479,18 @@ impl Receiver {
                 lost += c.lost.saturating_sub(c.quality_mark.1);
                 jitter = jitter.max(c.jitter_ms);
                 c.quality_mark = (c.received, c.lost);
+                counted |= c.counted;
             }
             let expected = received + lost;
             let loss = (expected > 0).then(|| lost as f64 / expected as f64);
-            let q = network_quality(loss.or(Some(1.0)), jitter, received > 0);
+            // A track whose first statistics have not come yet (its first
+            // frame came less than a second ago) is unknown, not down: the
+            // app showed a peer whose video had just started as "down".
+            let q = if counted {
+                network_quality(loss.or(Some(1.0)), jitter, received > 0)
+            } else {
+                network_quality(None, 0.0, false)
+            };
             worst = worst.max(q);
             self.emit(EventRecord::NetworkQuality {
                 uid: Some(uid),
@@ -490,5 +503,55 @@ impl Receiver {
             uplink: self.uplink.load(Ordering::Relaxed),
             downlink: worst,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::EventRecord;
+
+    fn qualities(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<ClientEvent>,
+    ) -> Vec<(Option<u32>, u8)> {
+        let mut out = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            if let EventRecord::NetworkQuality { uid, downlink, .. } = e.record.event {
+                out.push((uid, downlink));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_track_not_counted_yet_is_unknown_not_down() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut r = Receiver::new(Arc::default(), tx, Arc::new(|_| {}), None);
+        // The first frame of uid 7's video: the track exists, no statistics yet.
+        r.on_input(RecvInput::Frame {
+            uid: 7,
+            kind: MediaKind::Video,
+            payload: vec![0; 10],
+            rtp_timestamp: 0,
+            after_loss: false,
+        });
+        r.report_quality();
+        assert_eq!(qualities(&mut rx), vec![(Some(7), 0), (None, 0)]);
+        // Its first statistics: 90 packets, none lost.
+        let stats = |received| RecvInput::Stats {
+            uid: 7,
+            kind: MediaKind::Video,
+            packets_received: received,
+            packets_lost: 0,
+            frames_dropped: 0,
+            jitter_ms: 2.0,
+        };
+        r.on_input(stats(90));
+        r.report_quality();
+        assert_eq!(qualities(&mut rx), vec![(Some(7), 1), (None, 1)]);
+        // Statistics keep coming but nothing more arrived: down.
+        r.on_input(stats(90));
+        r.report_quality();
+        assert_eq!(qualities(&mut rx), vec![(Some(7), 6), (None, 6)]);
     }
 }
