@@ -66,6 +66,23 @@ pub(crate) enum Cmd {
     },
 }
 
+/// The publisher connection's negotiation: one offer out at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OfferState {
+    /// No offer out (none made yet, or the last one answered).
+    Settled,
+    /// An offer is out and its answer not in yet.
+    Out {
+        /// The offer restarts ICE.
+        restarts_ice: bool,
+        /// The local address media was bound to when it was made.
+        bind_ip: IpAddr,
+        /// Restart ICE once more after its answer: the address media binds
+        /// to changed while it was out.
+        restart_after: bool,
+    },
+}
+
 /// A local track and what writes into it.
 struct LocalTrack {
     writer: SampleWriter,
@@ -94,14 +111,8 @@ pub(crate) struct MediaTask {
     tx: mpsc::UnboundedSender<Cmd>,
     next_pc: u64,
     publisher: Option<Pc>,
-    /// A publisher offer is out and its answer not in yet.
-    awaiting_answer: bool,
-    /// An ICE restart was asked for while an offer was out.
-    restart_pending: bool,
-    /// The offer out is an ICE restart.
-    offer_restarts_ice: bool,
-    /// The local address media was bound to when the offer out was made.
-    offer_bind_ip: Option<IpAddr>,
+    /// Where the publisher's negotiation stands.
+    offer: OfferState,
     local: Vec<LocalTrack>,
     subscriber: Option<Pc>,
     remotes: HashMap<(u32, MediaKind), Remote>,
@@ -123,10 +134,7 @@ impl MediaTask {
             tx,
             next_pc: 1,
             publisher: None,
-            awaiting_answer: false,
-            restart_pending: false,
-            offer_restarts_ice: false,
-            offer_bind_ip: None,
+            offer: OfferState::Settled,
             local: Vec::new(),
             subscriber: None,
             remotes: HashMap::new(),
@@ -179,10 +187,7 @@ impl MediaTask {
         if let Some(pc) = self.publisher.take() {
             pc.close();
         }
-        self.awaiting_answer = false;
-        self.restart_pending = false;
-        self.offer_restarts_ice = false;
-        self.offer_bind_ip = None;
+        self.offer = OfferState::Settled;
         for t in &mut self.local {
             if let Some(f) = t.feedback.take() {
                 f.abort();
@@ -247,7 +252,7 @@ impl MediaTask {
             Cmd::IceRestart => {
                 (self.signal)(ClientMessage::SubscriberRestart);
                 if self.publisher.is_some() {
-                    if self.awaiting_answer {
+                    if matches!(self.offer, OfferState::Out { .. }) {
                         self.resend_publisher_offer().await?;
                     } else {
                         self.offer_publisher(true).await?;
@@ -375,11 +380,16 @@ impl MediaTask {
                 let Some(pc) = self.publisher.as_ref() else {
                     return Ok(());
                 };
-                if !self.awaiting_answer {
+                let OfferState::Out {
+                    restarts_ice,
+                    restart_after,
+                    ..
+                } = self.offer
+                else {
                     debug!("publisher answer without an offer out; ignored");
                     return Ok(());
-                }
-                if self.offer_restarts_ice {
+                };
+                if restarts_ice {
                     // An ICE restart's answer has new credentials. One with the
                     // current ones answers an earlier offer (re-sent across a
                     // resume, so it can be answered twice).
@@ -393,11 +403,11 @@ impl MediaTask {
                 pc.pc
                     .set_remote_description(RTCSessionDescription::answer(sdp)?)
                     .await?;
-                self.awaiting_answer = false;
+                self.offer = OfferState::Settled;
                 debug!("publisher answer applied");
                 self.arm_connect_deadline(TransportRole::Publisher);
                 self.start_feedback().await;
-                if std::mem::take(&mut self.restart_pending) {
+                if restart_after {
                     self.offer_publisher(true).await?;
                 }
                 Ok(())

@@ -18,7 +18,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::super::rtc::{codec_for, is_keyframe_request, reception_of, OPUS_PT, VP8_PT};
 use super::super::{MediaError, MediaEvent, MediaKind, Publication, SampleWriter, TransportRole};
-use super::{LocalTrack, MediaTask};
+use super::{LocalTrack, MediaTask, OfferState};
 
 impl MediaTask {
     pub(super) async fn publish(
@@ -112,9 +112,11 @@ impl MediaTask {
         let bind_ip = self.config.bind().ip();
         let offer = pc.pc.create_offer(Some(options)).await?;
         let sdp = pc.set_local(offer, ice_restart).await?;
-        self.awaiting_answer = true;
-        self.offer_restarts_ice = ice_restart;
-        self.offer_bind_ip = Some(bind_ip);
+        self.offer = OfferState::Out {
+            restarts_ice: ice_restart,
+            bind_ip,
+            restart_after: false,
+        };
         info!(ice_restart, %bind_ip, "publisher offer");
         (self.signal)(ClientMessage::PublisherOffer { sdp });
         self.arm_connect_deadline(TransportRole::Publisher);
@@ -133,18 +135,29 @@ impl MediaTask {
         let Some(pc) = self.publisher.as_ref() else {
             return Ok(());
         };
-        let Some(offer) = pc.pc.pending_local_description().await else {
+        let pending = pc.pc.pending_local_description().await;
+        let (
+            Some(offer),
+            OfferState::Out {
+                restarts_ice,
+                bind_ip,
+                restart_after,
+            },
+        ) = (pending, self.offer)
+        else {
             // Nothing pending after all: a fresh restart.
-            self.awaiting_answer = false;
+            self.offer = OfferState::Settled;
             return self.offer_publisher(true).await;
         };
-        if self.offer_bind_ip != Some(self.config.bind().ip()) {
-            self.restart_pending = true;
-        }
+        let restart_after = restart_after || bind_ip != self.config.bind().ip();
+        self.offer = OfferState::Out {
+            restarts_ice,
+            bind_ip,
+            restart_after,
+        };
         info!(
-            ice_restart = self.offer_restarts_ice,
-            restart_after = self.restart_pending,
-            "publisher offer sent again (its answer was lost with the connection)"
+            ice_restart = restarts_ice,
+            restart_after, "publisher offer sent again (its answer was lost with the connection)"
         );
         (self.signal)(ClientMessage::PublisherOffer { sdp: offer.sdp });
         self.arm_connect_deadline(TransportRole::Publisher);
