@@ -208,8 +208,10 @@ async fn publisher_offer_lost_with_the_connection_is_sent_again_after_resume() {
     a.reconnect().await;
     a.lose_signalling().await;
     a.media.ice_restart().expect("restart");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    a.lose_signalling().await;
+    a.lose_until("the ICE-restart offer", |m| {
+        matches!(m, ClientMessage::PublisherOffer { .. })
+    })
+    .await;
     // Second resume: the offer must go out again.
     a.reconnect().await;
     let t = Instant::now();

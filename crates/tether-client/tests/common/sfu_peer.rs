@@ -211,6 +211,23 @@ impl Peer {
         while outbox.try_recv().is_ok() {}
     }
 
+    /// With the signalling socket lost ([`Peer::lose_signalling`]), wait
+    /// until a message matching `pred` is sent into the void, and drop it
+    /// (with everything before it).
+    #[allow(dead_code)]
+    pub async fn lose_until(&mut self, what: &str, pred: impl Fn(&ClientMessage) -> bool) {
+        let mut outbox = self.outbox.lock().await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, outbox.recv()).await {
+                Ok(Some(m)) if pred(&m) => return,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("uid {}: outbox closed waiting for {what}", self.uid),
+                Err(_) => panic!("uid {}: no {what} sent within {WAIT:?}", self.uid),
+            }
+        }
+    }
+
     /// Drop the signalling socket and resume the session on a new one.
     pub async fn reconnect(&mut self) {
         self.io.abort();
