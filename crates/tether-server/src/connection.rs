@@ -36,10 +36,10 @@ const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Most bytes of an oversized frame read and discarded before giving up.
 const DRAIN_MAX_BYTES: usize = 16 * 1024 * 1024;
 
-/// The WebSocket limits every connection gets.
 /// Bytes read from the socket at a time.
 const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
 
+/// The WebSocket limits every connection gets.
 pub(crate) fn ws_config() -> WebSocketConfig {
     // Signalling frames are small (a few hundred bytes; SDP a few KiB), so
     // an 8 KiB read chunk (tungstenite's default is 128 KiB, allocated per

@@ -296,11 +296,7 @@ impl MediaTask {
                 Ok(())
             }
             Cmd::PcState { pc, role, state } => {
-                let current = match role {
-                    TransportRole::Publisher => self.publisher.as_mut(),
-                    TransportRole::Subscriber => self.subscriber.as_mut(),
-                };
-                if let Some(current) = current.filter(|p| p.id == pc) {
+                if let Some(current) = self.pc_mut(role).filter(|p| p.id == pc) {
                     current.state = state;
                     if state == RTCPeerConnectionState::Connected {
                         current.connected_since_negotiation = true;
@@ -319,11 +315,7 @@ impl MediaTask {
                 role,
                 negotiation,
             } => {
-                let current = match role {
-                    TransportRole::Publisher => self.publisher.as_ref(),
-                    TransportRole::Subscriber => self.subscriber.as_ref(),
-                };
-                let stuck = current.is_some_and(|p| {
+                let stuck = self.pc_mut(role).is_some_and(|p| {
                     p.id == pc
                         && p.negotiation == negotiation
                         && !p.connected_since_negotiation
@@ -347,15 +339,20 @@ impl MediaTask {
         }
     }
 
+    /// The connection of `role`, if there is one.
+    fn pc_mut(&mut self, role: TransportRole) -> Option<&mut Pc> {
+        match role {
+            TransportRole::Publisher => self.publisher.as_mut(),
+            TransportRole::Subscriber => self.subscriber.as_mut(),
+        }
+    }
+
     /// (Re)start the connect watchdog of the connection of `role`: an offer
     /// or answer of a negotiation that needs ICE to (re)connect (a new
     /// connection, or an ICE restart; every publisher offer is one) went out
     /// or came in. Only the latest negotiation's deadline counts.
     fn arm_connect_deadline(&mut self, role: TransportRole) {
-        let pc = match role {
-            TransportRole::Publisher => self.publisher.as_mut(),
-            TransportRole::Subscriber => self.subscriber.as_mut(),
-        };
+        let pc = self.pc_mut(role);
         let Some(pc) = pc else {
             return;
         };
