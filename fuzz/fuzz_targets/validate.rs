@@ -23,14 +23,22 @@ fn channel_rule(s: &str) -> bool {
 }
 
 fn name_rule(s: &str) -> bool {
-    s.chars().count() <= 64 && !s.chars().any(char::is_control)
+    s.chars().count() <= 64
+        && !s.chars().any(|c| {
+            c.is_control()
+                || matches!(c as u32, 0x61c | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xfeff)
+        })
 }
 
 fuzz_target!(|input: (u32, String, String, u32, String)| {
     let (uid, channel, name, other_uid, other_channel) = input;
     let channel_ok = channel_rule(&channel);
     let uid_ok = uid != 0 && uid != u32::MAX;
-    assert_eq!(validate_channel(&channel).is_ok(), channel_ok, "{channel:?}");
+    assert_eq!(
+        validate_channel(&channel).is_ok(),
+        channel_ok,
+        "{channel:?}"
+    );
     assert_eq!(validate_uid(uid).is_ok(), uid_ok, "{uid}");
     assert_eq!(validate_name(&name).is_ok(), name_rule(&name), "{name:?}");
     // The client validates its identity the same way the server does.
@@ -48,9 +56,15 @@ fuzz_target!(|input: (u32, String, String, u32, String)| {
         assert!(verify_token(secret(), &token, &channel, uid).is_ok());
         let other = verify_token(secret(), &token, &other_channel, other_uid);
         if other_channel != channel {
-            assert!(matches!(other, Err(AuthError::WrongChannel { .. })), "{other:?}");
+            assert!(
+                matches!(other, Err(AuthError::WrongChannel { .. })),
+                "{other:?}"
+            );
         } else if other_uid != uid {
-            assert!(matches!(other, Err(AuthError::WrongUid { .. })), "{other:?}");
+            assert!(
+                matches!(other, Err(AuthError::WrongUid { .. })),
+                "{other:?}"
+            );
         } else {
             assert!(other.is_ok());
         }

@@ -59,6 +59,9 @@ pub struct Settings {
     pub video_input: Option<String>,
     /// Mute state to apply when joining.
     pub mute_on_join: MuteOnJoin,
+    /// Invitation links to the configured (or built-in) server join at once,
+    /// without asking. Links naming any other server always ask.
+    pub join_links_without_asking: bool,
 }
 
 impl Settings {
@@ -112,7 +115,8 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-/// The client library's own rule for server URLs (`ws://HOST[:PORT][/path]` or `wss://…`).
+/// The client library's own rule for server URLs (`ws://HOST[:PORT][/path]`;
+/// `wss://` is refused until the client has TLS).
 pub fn check_server_url(server: &str) -> IpcResult<()> {
     if server.len() > MAX_TEXT {
         return Err(IpcError::new(

@@ -35,9 +35,13 @@ impl ClientConfig {
     /// A config with network hints on.
     pub fn new(server: &str, session: SessionConfig) -> Result<Self, ClientError> {
         let lower = server.to_ascii_lowercase();
+        if lower.starts_with("wss://") {
+            // No TLS stack is built in yet: refuse here rather than fail at
+            // dial, so nobody believes a plaintext session is encrypted.
+            return Err(ClientError::TlsUnsupported(server.to_owned()));
+        }
         let rest = lower
             .strip_prefix("ws://")
-            .or_else(|| lower.strip_prefix("wss://"))
             .ok_or_else(|| ClientError::InvalidServerUrl(server.to_owned()))?;
         if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
             return Err(ClientError::InvalidServerUrl(server.to_owned()));
@@ -427,5 +431,32 @@ async fn sleep_or_forever(deadline: Option<Instant>) {
     match deadline {
         Some(at) => sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> SessionConfig {
+        SessionConfig::new("ch", 1, "Ann").expect("valid session")
+    }
+
+    #[test]
+    fn server_urls_are_ws_only_until_tls_exists() {
+        assert!(ClientConfig::new("ws://127.0.0.1:7800", session()).is_ok());
+        assert!(ClientConfig::new("WS://host/path", session()).is_ok());
+        for bad in ["http://x", "ws://", "ws:///x", "ws://a b", "x"] {
+            assert!(matches!(
+                ClientConfig::new(bad, session()),
+                Err(ClientError::InvalidServerUrl(_))
+            ));
+        }
+        match ClientConfig::new("wss://example.org", session()) {
+            Err(err @ ClientError::TlsUnsupported(_)) => {
+                assert!(err.to_string().contains("not supported"));
+            }
+            other => panic!("wss:// accepted or wrong error: {other:?}"),
+        }
     }
 }

@@ -52,7 +52,27 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
     if name.chars().any(char::is_control) {
         return Err(ValidationError::Name("contains control characters"));
     }
+    if name.chars().any(is_hidden) {
+        return Err(ValidationError::Name(
+            "contains invisible or text-direction characters",
+        ));
+    }
     Ok(())
+}
+
+/// Characters that draw nothing or reorder the text around them: in a
+/// display name they let one participant pass for another (a right-to-left
+/// override turns "Ann\u{202e}nib.exe" around; zero-width spaces make
+/// "Ann" and "A\u{200b}nn" look the same). The UI's validator refuses the
+/// same set.
+pub fn is_hidden(c: char) -> bool {
+    matches!(c,
+        '\u{061c}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{feff}')
 }
 
 #[cfg(test)]
@@ -84,5 +104,15 @@ mod tests {
         assert!(validate_name(&"é".repeat(64)).is_ok());
         assert!(validate_name(&"é".repeat(65)).is_err());
         assert!(validate_name("a\u{7}b").is_err());
+        for hidden in [
+            "Ann\u{202e}eve",
+            "A\u{200b}nn",
+            "\u{feff}Ann",
+            "x\u{2066}y",
+            "a\u{61c}",
+        ] {
+            assert!(validate_name(hidden).is_err(), "{hidden:?}");
+        }
+        assert!(validate_name("Zoë 李 עברית").is_ok());
     }
 }

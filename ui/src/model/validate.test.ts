@@ -27,10 +27,17 @@ describe('other fields', () => {
     expect(validateDisplayName('a\tb')).toMatch(/control characters/);
   });
 
-  it('servers are ws:// or wss:// URLs', () => {
+  it('names cannot hide text-direction or invisible characters', () => {
+    expect(validateDisplayName('Ann\u202eeve')).toMatch(/text-direction/);
+    expect(validateDisplayName('A\u200bnn')).toMatch(/invisible/);
+    expect(validateDisplayName('A\ufeffnn')).toMatch(/invisible/);
+    expect(validateDisplayName('Zoë 李')).toBeNull();
+  });
+
+  it('servers are ws:// URLs; wss:// is refused until TLS lands', () => {
     expect(validateServer('ws://127.0.0.1:7800')).toBeNull();
-    expect(validateServer('wss://tether.example/')).toBeNull();
-    expect(validateServer('http://x')).toMatch(/ws:\/\/ or wss:\/\//);
+    expect(validateServer('wss://tether.example/')).toMatch(/not supported yet/);
+    expect(validateServer('http://x')).toMatch(/must start with ws:\/\//);
     expect(validateServer('localhost:7800')).not.toBeNull();
     expect(validateServer('')).toMatch(/Enter the server address/);
   });

@@ -25,10 +25,16 @@ export function validateDisplayName(raw: string): string | null {
   if (name.length === 0) return 'Enter the name others will see.';
   if ([...name].length > NAME_MAX) return `A display name has at most ${NAME_MAX} characters.`;
   if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'A display name cannot contain control characters.';
+  if (/[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/.test(name)) {
+    return 'A display name cannot contain invisible or text-direction characters.';
+  }
   return null;
 }
 
-/** A custom server must be a ws:// or wss:// URL. */
+/**
+ * A custom server must be a ws:// URL. wss:// (TLS) is refused until the
+ * client can speak it, rather than failing later at dial time.
+ */
 export function validateServer(raw: string): string | null {
   const s = raw.trim();
   if (s.length === 0) return 'Enter the server address, e.g. ws://192.168.1.20:7800.';
@@ -36,10 +42,13 @@ export function validateServer(raw: string): string | null {
   try {
     url = new URL(s);
   } catch {
-    return 'Enter a full address starting with ws:// or wss://.';
+    return 'Enter a full address starting with ws://.';
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-    return 'The server address must start with ws:// or wss://.';
+  if (url.protocol === 'wss:') {
+    return 'wss:// (TLS) is not supported yet: use a ws:// address on a network you trust.';
+  }
+  if (url.protocol !== 'ws:') {
+    return 'The server address must start with ws://.';
   }
   return null;
 }
