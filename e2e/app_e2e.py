@@ -9,8 +9,9 @@ Layout (two network namespaces joined by a veth pair, like tests/src/netns.rs):
                                     address (TETHER_EMBEDDED_HOST)
     tether-appe2e-c  10.214.255.2   a headless `tether join --publish` client
 
-The app joins through a deep-link argument `tether://join/e2e?name=App` on its
-built-in server. Its own "You" tile shows the local preview (the synthetic
+The app opens a deep-link argument `tether://join/e2e?name=App` on its
+built-in server: it asks first (the invitation dialog, while the app stays
+DISCONNECTED), then joins on "Join". Its own "You" tile shows the local preview (the synthetic
 pattern it publishes on this camera-less machine): the canvas changes within
 1 s, it is mirrored, the avatar replaces it while the camera is off (with the
 CPU cost of the preview measured on and off). Then: the headless client's tile appears, its canvas changes
@@ -412,6 +413,15 @@ def run(wd, env, figures):
     wd.start(["tether://join/e2e?name=App"])
     wait_for("the window's UI", lambda: wd.js("return document.querySelector('[data-testid]') !== null;"), 60)
     figures["ui_visible_s"] = round(time.time() - t_launch, 2)
+    # A link asks first: nothing connects or captures before Join.
+    wait_for("the link's invitation",
+             lambda: wd.js("return document.querySelector('[data-testid=\"invite-dialog\"]') !== null;"), 30)
+    figures["cold_start_to_invite_s"] = round(time.time() - t_launch, 2)
+    wd.screenshot("00-invite.png")
+    state = wd.js("return document.querySelector('[data-testid=\"connection-badge\"]').dataset.state;")
+    if state != "DISCONNECTED":
+        raise SystemExit(f"FAIL: the app is {state} before the invitation was answered")
+    wd.js("document.querySelector('[data-testid=\"invite-join\"]').click();")
     wait_for("CONNECTED via the deep link",
              lambda: wd.js("const b=document.querySelector('[data-testid=\"connection-badge\"]');"
                            "return b && b.dataset.state === 'CONNECTED';"), 60)

@@ -14,6 +14,8 @@ const COMMANDS: &[&str] = &[
     "get_timeline",
     "get_settings",
     "set_settings",
+    "get_invite",
+    "answer_invite",
     "open_video",
 ];
 

@@ -11,7 +11,7 @@ use tether_client::Record;
 use crate::error::IpcResult;
 use crate::settings::Settings;
 use crate::state::{self, AppState};
-use crate::types::{ConnectionInfo, DeviceKind, DeviceList, JoinResult};
+use crate::types::{ConnectionInfo, DeviceKind, DeviceList, Invite, JoinResult};
 
 /// Join `channel` as `name`. `server` null: the configured server, else the
 /// built-in one. Returns once joining has started; the `tether-event`s tell
@@ -99,6 +99,29 @@ pub async fn export_diagnostics(state: State<'_, AppState>) -> IpcResult<String>
 #[tracing::instrument(skip(state))]
 pub async fn get_timeline(state: State<'_, AppState>) -> IpcResult<Vec<Record>> {
     Ok(state.timeline())
+}
+
+/// The invitation (deep link) waiting for the user's answer, if any: for a UI
+/// that loads after the link arrived.
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn get_invite(state: State<'_, AppState>) -> IpcResult<Option<Invite>> {
+    Ok(state.invite())
+}
+
+/// Answer invitation `id`: `accept` joins its channel (leaving the current
+/// one), else it is dropped; `NO_INVITE` when it is no longer pending.
+/// Returns what the join did (null when declined or already there).
+#[tauri::command]
+#[specta::specta]
+#[tracing::instrument(skip(state))]
+pub async fn answer_invite(
+    state: State<'_, AppState>,
+    id: u32,
+    accept: bool,
+) -> IpcResult<Option<JoinResult>> {
+    state.answer_invite(id, accept).await
 }
 
 /// The settings.

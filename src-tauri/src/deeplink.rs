@@ -185,8 +185,8 @@ mod tests {
         assert_eq!(link.server, None);
         assert_eq!(link.token, None);
         // Percent-encoded server URL.
-        let link = ok("tether://join/demo?server=wss%3A%2F%2Fcall.example.com%2Fws");
-        assert_eq!(link.server.as_deref(), Some("wss://call.example.com/ws"));
+        let link = ok("tether://join/demo?server=ws%3A%2F%2Fcall.example.com%2Fws");
+        assert_eq!(link.server.as_deref(), Some("ws://call.example.com/ws"));
     }
 
     #[test]
@@ -226,6 +226,11 @@ mod tests {
         );
         assert_eq!(
             code("tether://join/demo?server=ws://"),
+            ErrorCode::InvalidServer
+        );
+        // No TLS yet: a wss:// link is refused up front, not at dial time.
+        assert_eq!(
+            code("tether://join/demo?server=wss%3A%2F%2Fcall.example.com"),
             ErrorCode::InvalidServer
         );
         assert_eq!(

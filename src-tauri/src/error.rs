@@ -18,6 +18,8 @@ pub enum ErrorCode {
     InvalidToken,
     /// A deep link that is not `tether://join/<channel>?…`.
     InvalidLink,
+    /// `answer_invite` for an invitation that is no longer pending.
+    NoInvite,
     /// `set_settings` got a value it cannot store.
     InvalidSettings,
     /// `join` while already in (or joining, or leaving) a channel.

@@ -26,8 +26,8 @@ use tauri_specta::{collect_commands, collect_events, Event};
 use tracing::{debug, error, info, warn};
 
 use crate::settings::{KeyValue, SettingsStore};
-use crate::state::{AppState, Emit, Paths};
-use crate::types::TetherEvent;
+use crate::state::{AppState, Emit, EmitInvite, Paths};
+use crate::types::{TetherEvent, TetherInvite};
 
 /// The app's identifier (as in tauri.conf.json; a test keeps them equal).
 pub const IDENTIFIER: &str = "dev.tether.desktop";
@@ -56,8 +56,10 @@ pub fn specta_builder<R: Runtime>() -> tauri_specta::Builder<R> {
             commands::get_timeline,
             commands::get_settings,
             commands::set_settings,
+            commands::get_invite,
+            commands::answer_invite,
         ])
-        .events(collect_events![TetherEvent])
+        .events(collect_events![TetherEvent, TetherInvite])
         // Every u64 crossing IPC is a Unix-millisecond time or a counter, far
         // below 2^53, so a JavaScript number holds it exactly.
         .dangerously_cast_bigints_to_number()
@@ -208,12 +210,19 @@ fn init<R: Runtime>(
             debug!("event not delivered: {e}");
         }
     });
+    let handle = app.handle().clone();
+    let emit_invite: EmitInvite = Arc::new(move |invite| {
+        if let Err(e) = TetherInvite(invite.cloned()).emit(&handle) {
+            debug!("invitation not delivered: {e}");
+        }
+    });
     let configured_server = settings.get().server;
     let state = AppState::new(
         settings,
         options.embedded_port,
         paths,
         emit,
+        emit_invite,
         options.network_hints,
     );
     app.manage(state.clone());

@@ -15,17 +15,29 @@ use tether_client::{
     PublishSource, Record, SessionConfig, VideoSink,
 };
 
-use crate::deeplink::{parse_join_link, JoinLink};
 use crate::diagnostics::{AppInfo, Diagnostics};
 use crate::embedded::{Embedded, Mode};
 use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::logging;
 use crate::settings::{check_server_url, SettingsStore};
-use crate::types::{ConnectionInfo, Device, DeviceKind, DeviceList, JoinResult};
+use crate::types::{ConnectionInfo, Device, DeviceKind, DeviceList, Invite, JoinResult};
 use crate::video::{encode_frame, encode_preview, VideoOut, MAX_FPS};
+
+mod invite;
 
 /// Sends one record to the webview (`tether-event`).
 pub type Emit = Arc<dyn Fn(&Record) + Send + Sync>;
+/// Tells the webview the pending invitation changed (`tether-invite`).
+pub type EmitInvite = Arc<dyn Fn(Option<&Invite>) + Send + Sync>;
+
+/// Whether a join stores its name and channel in the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Remember {
+    /// The user typed them (`join`).
+    Yes,
+    /// They came from a link: used for this call only.
+    No,
+}
 
 /// Records kept for the timeline / diagnostics (oldest dropped first).
 pub const TIMELINE_CAP: usize = 20_000;
@@ -71,6 +83,7 @@ struct Shared {
     session: AsyncMutex<Option<Active>>,
     timeline: Arc<Mutex<Timeline>>,
     emit: Emit,
+    invites: invite::Invites,
     paths: Paths,
     network_hints: bool,
     started_at: u64,
@@ -107,6 +120,7 @@ impl AppState {
         embedded_port: u16,
         paths: Paths,
         emit: Emit,
+        emit_invite: EmitInvite,
         network_hints: bool,
     ) -> Self {
         Self(Arc::new(Shared {
@@ -115,6 +129,7 @@ impl AppState {
             session: AsyncMutex::new(None),
             timeline: Arc::new(Mutex::new(Timeline::default())),
             emit,
+            invites: invite::Invites::new(emit_invite),
             paths,
             network_hints,
             started_at: unix_ms(),
@@ -156,13 +171,27 @@ impl AppState {
     }
 
     /// Join `channel`. `server` `None`: the configured server, else the
-    /// built-in one.
+    /// built-in one. The name and channel are remembered in the settings.
     pub async fn join(
         &self,
         channel: &str,
         name: &str,
         server: Option<String>,
         token: Option<String>,
+    ) -> IpcResult<JoinResult> {
+        self.start_call(channel, name, server, token, Remember::Yes)
+            .await
+    }
+
+    /// [`Self::join`]; with [`Remember::No`] (an invitation) the settings
+    /// are left alone.
+    async fn start_call(
+        &self,
+        channel: &str,
+        name: &str,
+        server: Option<String>,
+        token: Option<String>,
+        remember: Remember,
     ) -> IpcResult<JoinResult> {
         tether_proto::validate_channel(channel)
             .map_err(|e| IpcError::new(ErrorCode::InvalidChannel, e.to_string()))?;
@@ -290,11 +319,13 @@ impl AppState {
         });
         drop(session);
 
-        if let Err(e) = self.0.settings.update(|s| {
-            s.display_name = name.to_owned();
-            s.remember_channel(channel);
-        }) {
-            warn!("cannot remember the channel and name: {e}");
+        if remember == Remember::Yes {
+            if let Err(e) = self.0.settings.update(|s| {
+                s.display_name = name.to_owned();
+                s.remember_channel(channel);
+            }) {
+                warn!("cannot remember the channel and name: {e}");
+            }
         }
         Ok(JoinResult {
             channel: channel.to_owned(),
@@ -424,51 +455,6 @@ impl AppState {
             log_tail,
         };
         report.write(&self.0.paths.data_dir)
-    }
-
-    /// Open an invitation: join its channel, leaving the current one first
-    /// if it is another. Problems go to the UI as `exception` events.
-    pub async fn open_link(&self, link: &str) {
-        let parsed = match parse_join_link(link) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                warn!("deep link refused: {}", e.message);
-                self.exception(&e);
-                return;
-            }
-        };
-        info!("deep link: join {parsed}");
-        match self.join_link(parsed).await {
-            Ok(Some(_joined)) => {}
-            Ok(None) => info!("deep link: already in that channel"),
-            Err(e) => {
-                warn!("deep link join failed: {}", e.message);
-                self.exception(&e);
-            }
-        }
-    }
-
-    /// `None`: already in that channel on that server.
-    async fn join_link(&self, link: JoinLink) -> IpcResult<Option<JoinResult>> {
-        let current = self.connection().await;
-        if current.state != ConnectionState::Disconnected {
-            let wanted_server = link.server.clone().or_else(|| self.0.settings.get().server);
-            let same_server = match &wanted_server {
-                Some(s) => current.server.as_deref() == Some(s.as_str()),
-                None => true,
-            };
-            if current.channel.as_deref() == Some(link.channel.as_str()) && same_server {
-                return Ok(None);
-            }
-            self.leave_and_wait(Duration::from_secs(5)).await?;
-        }
-        let name = link
-            .name
-            .clone()
-            .unwrap_or_else(|| self.0.settings.get().display_name);
-        self.join(&link.channel, &name, link.server, link.token)
-            .await
-            .map(Some)
     }
 
     async fn leave_and_wait(&self, limit: Duration) -> IpcResult<()> {

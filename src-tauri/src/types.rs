@@ -74,3 +74,32 @@ pub enum DeviceKind {
 #[derive(Debug, Clone, Serialize, Type, Event)]
 #[tauri_specta(event_name = "tether-event")]
 pub struct TetherEvent(pub Record);
+
+/// An invitation (deep link) waiting for the user's answer: nothing is
+/// captured, sent or connected until `answer_invite` accepts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    /// Pass to `answer_invite`; a newer link replaces this one.
+    pub id: u32,
+    /// The channel the link names.
+    pub channel: String,
+    /// The server the link names; null = the configured server, else the
+    /// built-in one.
+    pub server: Option<String>,
+    /// The link names a server other than the configured one: camera and
+    /// microphone would go to a server the user never chose.
+    pub foreign_server: bool,
+    /// The name the call would use (the link's, else the remembered one);
+    /// never stored.
+    pub name: String,
+    /// The link carries a join token.
+    pub has_token: bool,
+    /// The channel that accepting leaves, when in a call.
+    pub leaves: Option<String>,
+}
+
+/// The pending invitation changed: `tether-invite`, null once answered.
+#[derive(Debug, Clone, Serialize, Type, Event)]
+#[tauri_specta(event_name = "tether-invite")]
+pub struct TetherInvite(pub Option<Invite>);

@@ -300,7 +300,8 @@ fn settings_get_set_validate_and_persist() {
                 "audioInput": null,
                 "audioOutput": null,
                 "videoInput": null,
-                "muteOnJoin": {"audio": false, "video": false}
+                "muteOnJoin": {"audio": false, "video": false},
+                "joinLinksWithoutAsking": false
             })
         );
         let stored = t.ok(
@@ -312,7 +313,8 @@ fn settings_get_set_validate_and_persist() {
                 "audioInput": "",
                 "audioOutput": null,
                 "videoInput": "cam-0",
-                "muteOnJoin": {"audio": true, "video": false}
+                "muteOnJoin": {"audio": true, "video": false},
+                "joinLinksWithoutAsking": false
             }}),
         );
         // Normalised: trimmed, deduplicated, at most ten, "" is null.
@@ -376,7 +378,7 @@ fn join_uses_the_configured_server() {
 }
 
 #[test]
-fn deep_links_join_switch_and_report_errors() {
+fn deep_links_ask_first_then_join_switch_and_report_errors() {
     let dir = tempfile::tempdir().expect("temp dir");
     let t = app(dir.path());
     let state = tauri::Manager::state::<tether_app::state::AppState>(&t.app)
@@ -387,42 +389,131 @@ fn deep_links_join_switch_and_report_errors() {
         let link = link.to_owned();
         tauri::async_runtime::block_on(async move { state.open_link(&link).await });
     };
+    let (tx, invites) = mpsc::channel();
+    t.app.listen_any("tether-invite", move |event| {
+        if let Ok(v) = serde_json::from_str::<Value>(event.payload()) {
+            let _gone = tx.send(v);
+        }
+    });
+    let next_invite = || {
+        invites
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a tether-invite event")
+    };
+    // A "server" that must never hear from us: a link naming it is only a question.
+    let foreign = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let foreign_url = format!("ws://{}", foreign.local_addr().expect("addr"));
 
+    // A link to our own (built-in) server: asked about; nothing connects,
+    // captures or is stored before the answer.
     open("tether://join/demo?name=Ann");
+    let invite = next_invite();
+    assert_eq!(invite["channel"], "demo", "{invite}");
+    assert_eq!(invite["name"], "Ann", "{invite}");
+    assert_eq!(invite["server"], Value::Null, "{invite}");
+    assert_eq!(invite["foreignServer"], false, "{invite}");
+    assert_eq!(invite["leaves"], Value::Null, "{invite}");
+    assert_eq!(t.ok("get_invite", json!({})), invite);
+    assert_eq!(
+        t.ok("get_connection_state", json!({}))["state"],
+        "DISCONNECTED"
+    );
+    assert!(
+        t.events.try_recv().is_err(),
+        "a link alone produced client events (a session started)"
+    );
+
+    // A link to another server replaces it, and says the server is foreign.
+    open(&format!(
+        "tether://join/demo?server={foreign_url}&name=Eve&token=abc"
+    ));
+    let foreign_invite = next_invite();
+    assert_eq!(foreign_invite["server"], foreign_url.as_str());
+    assert_eq!(foreign_invite["foreignServer"], true);
+    assert_eq!(foreign_invite["hasToken"], true);
+    assert_ne!(foreign_invite["id"], invite["id"]);
+    // The replaced invitation can no longer be accepted.
+    assert_eq!(
+        t.err("answer_invite", json!({"id": invite["id"], "accept": true})),
+        "NO_INVITE"
+    );
+    // Declined: gone, and still nothing happened.
+    assert_eq!(
+        t.ok(
+            "answer_invite",
+            json!({"id": foreign_invite["id"], "accept": false})
+        ),
+        Value::Null
+    );
+    assert_eq!(next_invite(), Value::Null);
+    assert_eq!(t.ok("get_invite", json!({})), Value::Null);
+    assert!(t.events.try_recv().is_err(), "declining started a session");
+
+    // Accepted: joins with the link's name, which is not remembered.
+    open("tether://join/demo?name=Ann");
+    let invite = next_invite();
+    let joined = t.ok("answer_invite", json!({"id": invite["id"], "accept": true}));
+    assert_eq!(joined["channel"], "demo");
+    assert_eq!(next_invite(), Value::Null, "answered: no longer pending");
     t.wait_state("CONNECTED");
     let s = t.ok("get_connection_state", json!({}));
     assert_eq!(s["channel"], "demo");
-    assert_eq!(t.ok("get_settings", json!({}))["displayName"], "Ann");
+    let settings = t.ok("get_settings", json!({}));
+    assert_eq!(settings["displayName"], "", "a link overwrote the name");
+    assert_eq!(settings["recentChannels"], json!([]), "{settings}");
 
-    // The same channel again: nothing happens.
+    // The same channel again: nothing happens, not even a question.
     open("tether://join/demo");
     assert_eq!(t.ok("get_connection_state", json!({}))["uid"], s["uid"]);
+    assert_eq!(t.ok("get_invite", json!({})), Value::Null);
 
-    // Another channel: leave, then join it.
+    // Another channel: the question says which call it leaves.
     open("tether://join/standup");
+    let invite = next_invite();
+    assert_eq!(invite["leaves"], "demo");
+    t.ok("answer_invite", json!({"id": invite["id"], "accept": true}));
+    assert_eq!(next_invite(), Value::Null);
     t.wait_state("DISCONNECTED");
     t.wait_state("CONNECTED");
-    let s = t.ok("get_connection_state", json!({}));
-    assert_eq!(s["channel"], "standup");
+    assert_eq!(
+        t.ok("get_connection_state", json!({}))["channel"],
+        "standup"
+    );
+
+    // The user's choice: links to our own server join without asking;
+    // links to any other server still ask.
+    let mut settings = t.ok("get_settings", json!({}));
+    settings["joinLinksWithoutAsking"] = json!(true);
+    t.ok("set_settings", json!({ "settings": settings }));
+    open("tether://join/auto");
+    t.wait_state("DISCONNECTED");
+    t.wait_state("CONNECTED");
+    assert_eq!(t.ok("get_connection_state", json!({}))["channel"], "auto");
+    open(&format!("tether://join/elsewhere?server={foreign_url}"));
+    assert_eq!(next_invite()["foreignServer"], true);
+    assert_eq!(t.ok("get_connection_state", json!({}))["channel"], "auto");
 
     // A bad link reaches the UI as an exception and changes nothing.
     open("tether://join/not%20a%20channel");
-    // (The join above may still report `exception {NO_DEVICE}` from its
+    // (The joins above may still report `exception {NO_DEVICE}` from their
     // media start on a machine without devices; that one is not the link's.)
     let e = t.wait_event("exception INVALID_CHANNEL", |v| {
         v["event"] == "exception" && v["code"] == "INVALID_CHANNEL"
     });
-    assert_eq!(e["code"], "INVALID_CHANNEL");
     assert!(
         e["message"]
             .as_str()
             .is_some_and(|m| m.contains("invalid channel name")),
         "{e}"
     );
-    assert_eq!(
-        t.ok("get_connection_state", json!({}))["channel"],
-        "standup"
-    );
+    assert_eq!(t.ok("get_connection_state", json!({}))["channel"], "auto");
     t.ok("leave", json!({}));
     t.wait_state("DISCONNECTED");
+
+    // The foreign server never saw a connection attempt.
+    foreign.set_nonblocking(true).expect("nonblocking");
+    assert!(
+        matches!(foreign.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "something connected to the server a link named"
+    );
 }

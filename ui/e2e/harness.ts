@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { inject } from 'vitest';
 
-import type { DeviceList, Settings, TetherEvent } from '../src/api';
+import type { DeviceList, Invite, Settings, TetherEvent } from '../src/api';
 import { toEvents, type Step } from '../src/test/scenarios';
 
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/ui/', import.meta.url));
@@ -40,6 +40,8 @@ export interface MockConfig {
   diagnosticsPath?: string;
   /** What get_connection_state answers (default: DISCONNECTED). */
   connection?: { state: string; channel: string | null; uid: number | null; server: string | null };
+  /** What get_invite answers: a link opened before the window listened. */
+  invite?: Invite;
 }
 
 export const defaultSettings = (name: string): Settings => ({
@@ -50,6 +52,7 @@ export const defaultSettings = (name: string): Settings => ({
   audioOutput: null,
   videoInput: 'cam-1',
   muteOnJoin: { audio: false, video: false },
+  joinLinksWithoutAsking: false,
 });
 
 export const defaultDevices: DeviceList = {
@@ -153,6 +156,11 @@ export async function joinFromUi(page: Page, channel: string): Promise<number> {
   await page.click('[data-testid="join-button"]');
   await settle(page);
   return t0;
+}
+
+/** The shell offers a link's invitation (as when a link is opened during a session). */
+export async function offerInvite(page: Page, invite: Invite): Promise<void> {
+  await page.evaluate((i) => (window as unknown as { __tetherMock: { invite(i: unknown): void } }).__tetherMock.invite(i), invite);
 }
 
 export async function calls(page: Page): Promise<{ cmd: string; args: Record<string, unknown> }[]> {

@@ -38,6 +38,20 @@
       case 'open_video':
         videoChannel = { id: args.onFrame.id, index: 0 };
         return Promise.resolve(null);
+      case 'get_invite':
+        return Promise.resolve(config.invite || null);
+      case 'answer_invite': {
+        const pending = config.invite;
+        if (!pending || pending.id !== args.id) {
+          return Promise.reject({ code: 'NO_INVITE', message: 'that invitation is no longer pending' });
+        }
+        config.invite = null;
+        emitNamed('tether-invite', null);
+        if (!args.accept) return Promise.resolve(null);
+        // Accepted: from now on the shell reports the call the link named.
+        config.connection = { state: 'CONNECTING', channel: pending.channel, uid: config.uid, server: pending.server };
+        return Promise.resolve({ channel: pending.channel, uid: config.uid, server: pending.server || 'ws://127.0.0.1:7800' });
+      }
       case 'export_diagnostics':
         return Promise.resolve(config.diagnosticsPath || '/tmp/tether-diagnostics.json');
       default:
@@ -112,14 +126,23 @@
     return buf;
   }
 
+  function emitNamed(event, payload) {
+    for (const id of listeners.get(event) || []) {
+      const cb = callbacks.get(id);
+      if (cb) cb({ event, id, payload });
+    }
+  }
+
   window.__tetherMock = {
     calls,
     /** Deliver one `tether-event` payload to the app's listeners. */
     emit(payload) {
-      for (const id of listeners.get('tether-event') || []) {
-        const cb = callbacks.get(id);
-        if (cb) cb({ event: 'tether-event', id, payload });
-      }
+      emitNamed('tether-event', payload);
+    },
+    /** A link was opened: the shell offers its invitation (as `tether-invite`). */
+    invite(invite) {
+      config.invite = invite;
+      emitNamed('tether-invite', invite);
     },
     listenerCount: () => (listeners.get('tether-event') || []).length,
     videoOpen: () => videoChannel !== null,

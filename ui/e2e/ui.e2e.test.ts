@@ -14,6 +14,7 @@ import {
   emit,
   joinFromUi,
   launch,
+  offerInvite,
   open,
   replay,
   sendFrame,
@@ -310,6 +311,55 @@ describe('a join this window did not start', () => {
     await settle(page);
     expect(await visible(page, 'join-form')).toBe(true);
     expect(await page.inputValue('[data-testid="channel-input"]')).toBe('demo');
+  });
+});
+
+describe('a link asks first', () => {
+  it('names a foreign server, joins nothing until asked, and switches calls only on Join', async () => {
+    // A link opened at start (before the window listened): pending in get_invite.
+    const foreign = {
+      id: 1,
+      channel: 'payroll',
+      server: 'ws://203.0.113.9:7800',
+      foreignServer: true,
+      name: 'Ann',
+      hasToken: false,
+      leaves: null,
+    };
+    session = await open(browser, { uid: 5, invite: foreign }, 'Ann');
+    const { page } = session;
+    await settle(page, 100);
+    expect(await visible(page, 'invite-dialog')).toBe(true);
+    expect(await text(page, 'invite-channel')).toBe('payroll');
+    expect(await text(page, 'invite-server')).toBe('ws://203.0.113.9:7800');
+    expect(await text(page, 'invite-warning')).toContain('your camera and microphone go to ws://203.0.113.9:7800');
+    // The safe answer has the focus: Enter on a surprise dialog does not join.
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('invite-cancel');
+    await shot(page, '60-invite-foreign');
+    await page.click('[data-testid="invite-cancel"]');
+    await settle(page);
+    expect(await visible(page, 'invite-dialog')).toBe(false);
+    expect(await visible(page, 'join-form')).toBe(true);
+    const answered = (await calls(page)).filter((c) => c.cmd === 'answer_invite' || c.cmd === 'join');
+    expect(answered).toEqual([{ cmd: 'answer_invite', args: { id: 1, accept: false } }]);
+
+    // A second link to the usual server: Join opens the call.
+    await offerInvite(page, { ...foreign, id: 2, channel: 'standup', server: null, foreignServer: false });
+    await settle(page);
+    expect(await text(page, 'invite-server')).toBe('Your usual server');
+    expect(await visible(page, 'invite-warning')).toBe(false);
+    await shot(page, '61-invite-own-server');
+    await page.click('[data-testid="invite-join"]');
+    await settle(page, 100);
+    expect((await calls(page)).filter((c) => c.cmd === 'answer_invite').at(-1)).toEqual({
+      cmd: 'answer_invite',
+      args: { id: 2, accept: true },
+    });
+    expect(await visible(page, 'invite-dialog')).toBe(false);
+    expect(await visible(page, 'join-form')).toBe(false);
+    expect(await text(page, 'channel-name')).toBe('# standup');
+    // Nothing was stored by answering: no set_settings call.
+    expect((await calls(page)).some((c) => c.cmd === 'set_settings')).toBe(false);
   });
 });
 

@@ -16,6 +16,7 @@ import {
   type ConnectionInfo,
   type DetailRecord,
   type EventLine,
+  type Invite,
   type JoinResult,
   type Settings,
 } from './bindings';
@@ -30,6 +31,7 @@ export type {
   DeviceList,
   ErrorCode,
   InterruptCause,
+  Invite,
   JoinResult,
   PeerLeaveReason,
   ReconnectMode,
@@ -101,6 +103,8 @@ export const commands = {
   exportDiagnostics: () => unwrap(generated.exportDiagnostics()),
   getSettings: () => unwrap(generated.getSettings()),
   setSettings: (settings: Settings) => unwrap(generated.setSettings(settings)),
+  getInvite: () => unwrap(generated.getInvite()),
+  answerInvite: (id: number, accept: boolean) => unwrap(generated.answerInvite(id, accept)),
   /**
    * Opens the binary video stream (docs/ipc.md "Video"): every decoded remote
    * frame arrives as one ArrayBuffer. Not in the bindings yet (it comes with
@@ -154,4 +158,9 @@ export function listenEvent<T>(name: string, handler: (payload: T) => void): () 
 /** Every `tether-event` payload, in order. */
 export function onTetherEvent(handler: (event: EventLine) => void): () => void {
   return subscribe<EventLine>((cb) => events.tetherEvent.listen(cb), handler, TETHER_EVENT);
+}
+
+/** The pending invitation (deep link), each time it changes; null once answered. */
+export function onInvite(handler: (invite: Invite | null) => void): () => void {
+  return subscribe<Invite | null>((cb) => events.tetherInvite.listen(cb), handler, 'tether-invite');
 }

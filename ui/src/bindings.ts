@@ -36,11 +36,23 @@ export const commands = {
 	getSettings: () => typedError<Settings, IpcError>(__TAURI_INVOKE("get_settings")),
 	/**  Validate and store the settings; returns them as stored. */
 	setSettings: (settings: Settings) => typedError<Settings, IpcError>(__TAURI_INVOKE("set_settings", { settings })),
+	/**
+	 *  The invitation (deep link) waiting for the user's answer, if any: for a UI
+	 *  that loads after the link arrived.
+	 */
+	getInvite: () => typedError<Invite | null, IpcError>(__TAURI_INVOKE("get_invite")),
+	/**
+	 *  Answer invitation `id`: `accept` joins its channel (leaving the current
+	 *  one), else it is dropped; `NO_INVITE` when it is no longer pending.
+	 *  Returns what the join did (null when declined or already there).
+	 */
+	answerInvite: (id: number, accept: boolean) => typedError<JoinResult | null, IpcError>(__TAURI_INVOKE("answer_invite", { id, accept })),
 };
 
 /** Events */
 export const events = {
 	tetherEvent: makeEvent<TetherEvent, TetherEvent>("tether-event"),
+	tetherInvite: makeEvent<TetherInvite, TetherInvite>("tether-invite"),
 };
 
 /* Types */
@@ -133,6 +145,8 @@ export type ErrorCode =
 "INVALID_TOKEN" | 
 /**  A deep link that is not `tether://join/<channel>?…`. */
 "INVALID_LINK" | 
+/**  `answer_invite` for an invitation that is no longer pending. */
+"NO_INVITE" | 
 /**  `set_settings` got a value it cannot store. */
 "INVALID_SETTINGS" | 
 /**  `join` while already in (or joining, or leaving) a channel. */
@@ -293,6 +307,36 @@ export type InterruptCause =
 /**  The machine woke from sleep. */
 "SYSTEM_WAKE";
 
+/**
+ *  An invitation (deep link) waiting for the user's answer: nothing is
+ *  captured, sent or connected until `answer_invite` accepts it.
+ */
+export type Invite = {
+	/**  Pass to `answer_invite`; a newer link replaces this one. */
+	id: number,
+	/**  The channel the link names. */
+	channel: string,
+	/**
+	 *  The server the link names; null = the configured server, else the
+	 *  built-in one.
+	 */
+	server: string | null,
+	/**
+	 *  The link names a server other than the configured one: camera and
+	 *  microphone would go to a server the user never chose.
+	 */
+	foreignServer: boolean,
+	/**
+	 *  The name the call would use (the link's, else the remembered one);
+	 *  never stored.
+	 */
+	name: string,
+	/**  The link carries a join token. */
+	hasToken: boolean,
+	/**  The channel that accepting leaves, when in a call. */
+	leaves: string | null,
+};
+
 /**  A command's error as the UI receives it. */
 export type IpcError = {
 	/**  What kind of failure. */
@@ -366,6 +410,11 @@ export type Settings = {
 	videoInput: string | null,
 	/**  Mute state to apply when joining. */
 	muteOnJoin: MuteOnJoin,
+	/**
+	 *  Invitation links to the configured (or built-in) server join at once,
+	 *  without asking. Links naming any other server always ask.
+	 */
+	joinLinksWithoutAsking: boolean,
 };
 
 /**  Why the state changed. */
@@ -411,6 +460,9 @@ export type StreamRemovedReason =
  *  payload is exactly the CLI's JSON line.
  */
 export type TetherEvent = EventLine;
+
+/**  The pending invitation changed: `tether-invite`, null once answered. */
+export type TetherInvite = Invite | null;
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

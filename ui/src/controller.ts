@@ -1,7 +1,7 @@
 // Side effects: commands to the shell, with what each one dispatches. The
 // components call these; the store only ever changes through actions.
 
-import { commands, onTetherEvent, toIpcError, type IpcError, type JoinArgs, type Settings } from './api';
+import { commands, onTetherEvent, toIpcError, type Invite, type IpcError, type JoinArgs, type Settings } from './api';
 import type { Store } from './store';
 import type { VideoRouter } from './video/router';
 
@@ -15,6 +15,8 @@ export function addRecent(recent: string[], channel: string): string[] {
 export interface Controller {
   start(): () => void;
   join(args: JoinArgs, settings: Settings | null): Promise<Settings | null>;
+  /** Answers a link's invitation; a failed join shows on the join screen. */
+  answerInvite(invite: Invite, accept: boolean): Promise<void>;
   rejoin(): Promise<void>;
   leave(): Promise<IpcError | null>;
   retryNow(): Promise<IpcError | null>;
@@ -91,6 +93,19 @@ export function createController(store: Store, video: VideoRouter): Controller {
         }
       }
       return current;
+    },
+
+    async answerInvite(invite, accept) {
+      try {
+        const joined = await commands.answerInvite(invite.id, accept);
+        // The snapshot opens the call screen (as for a join this window did
+        // not start), whichever of it and the JOIN event comes first.
+        if (joined) await syncState();
+      } catch (e) {
+        const error = toIpcError(e);
+        // A newer link replaced this one: its own dialog is up already.
+        if (error.code !== 'NO_INVITE') store.dispatch({ type: 'join-failed', error, at: now() });
+      }
     },
 
     async rejoin() {

@@ -32,6 +32,7 @@ const settings: Settings = {
   audioOutput: null,
   videoInput: 'cam-2',
   muteOnJoin: { audio: false, video: false },
+  joinLinksWithoutAsking: false,
 };
 
 beforeEach(() => {
@@ -271,6 +272,58 @@ describe('call screen', () => {
     expect(calls.find((c) => c.cmd === 'set_muted')?.args).toEqual({ audio: true, video: false });
     expect($('mic-off-self')).not.toBeNull();
     expect($('toggle-mic')?.getAttribute('aria-pressed')).toBe('true');
+  });
+});
+
+describe('invitation (deep link)', () => {
+  const invite = {
+    id: 7,
+    channel: 'ops',
+    server: 'ws://10.9.9.9:7800',
+    foreignServer: true,
+    name: 'Ann',
+    hasToken: true,
+    leaves: 'demo',
+  };
+
+  it('shows a pending invitation at start and answers Cancel with accept=false', async () => {
+    replies.get_invite = () => invite;
+    replies.answer_invite = () => null;
+    await mount();
+    expect($('invite-dialog')).not.toBeNull();
+    expect($('invite-warning')?.textContent).toContain('ws://10.9.9.9:7800');
+    expect($('invite-leaves')?.textContent).toBe('Joining leaves your call in #demo.');
+    await click('invite-cancel');
+    expect(calls.filter((c) => c.cmd === 'answer_invite').map((c) => c.args)).toEqual([{ id: 7, accept: false }]);
+    expect(cmds()).not.toContain('join');
+    expect($('invite-dialog')).toBeNull();
+  });
+
+  it('follows tether-invite events; a failed join shows on the join screen', async () => {
+    replies.answer_invite = () => {
+      throw { code: 'CONNECT_FAILED', message: 'no server there' };
+    };
+    await mount();
+    expect($('invite-dialog')).toBeNull();
+    await act(async () => {
+      await emit('tether-invite', { ...invite, foreignServer: false, server: null, leaves: null });
+    });
+    await settle();
+    expect($('invite-server')?.textContent).toBe('Your usual server');
+    expect($('invite-warning')).toBeNull();
+    await click('invite-join');
+    expect(calls.filter((c) => c.cmd === 'answer_invite').map((c) => c.args)).toEqual([{ id: 7, accept: true }]);
+    expect($('join-error')?.textContent).toContain('no server there');
+  });
+
+  it('stores the choice to join own-server links without asking', async () => {
+    await mount();
+    await act(() => {
+      ($('links-without-asking') as HTMLInputElement).click();
+    });
+    await settle();
+    const saved = calls.filter((c) => c.cmd === 'set_settings').map((c) => c.args.settings as Settings);
+    expect(saved.at(-1)?.joinLinksWithoutAsking).toBe(true);
   });
 });
 

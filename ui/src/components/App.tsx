@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'preact/hooks';
 
-import { commands, toIpcError, type DeviceList, type IpcError, type Settings } from '../api';
+import { commands, onInvite, toIpcError, type DeviceList, type Invite, type IpcError, type Settings } from '../api';
 import type { Controller } from '../controller';
 import { type Store, useStore } from '../store';
 import type { VideoRouter } from '../video/router';
 import { CallScreen } from './CallScreen';
 import { ConnectionBadge } from './ConnectionBadge';
+import { InviteDialog } from './InviteDialog';
 import { JoinScreen } from './JoinScreen';
 
 export interface AppProps {
@@ -20,12 +21,37 @@ export function App({ store, ctl, video }: AppProps) {
   const [devices, setDevices] = useState<DeviceList | null>(null);
   const [devicesError, setDevicesError] = useState<IpcError | null>(null);
   const [busy, setBusy] = useState(false);
+  const [invite, setInvite] = useState<Invite | null>(null);
+  const [answering, setAnswering] = useState(false);
 
   useEffect(() => ctl.start(), [ctl]);
   useEffect(() => {
     commands.getSettings().then(setSettings, (e: unknown) => console.warn('get_settings failed', e));
     commands.listDevices().then(setDevices, (e: unknown) => setDevicesError(toIpcError(e)));
   }, []);
+  // A link opened before this window listened (at start) is still pending.
+  useEffect(() => {
+    let seen = false;
+    const stop = onInvite((next) => {
+      seen = true;
+      setInvite(next);
+    });
+    commands.getInvite().then(
+      (pending) => {
+        if (!seen) setInvite(pending);
+      },
+      (e: unknown) => console.warn('get_invite failed', e),
+    );
+    return stop;
+  }, []);
+
+  const answer = async (accept: boolean) => {
+    if (!invite) return;
+    setAnswering(true);
+    await ctl.answerInvite(invite, accept);
+    setAnswering(false);
+    setInvite((current) => (current?.id === invite.id ? null : current));
+  };
 
   const save = async (next: Settings) => {
     setSettings(next);
@@ -73,10 +99,14 @@ export function App({ store, ctl, video }: AppProps) {
           onMuteOnJoin={(muteOnJoin) => {
             if (settings) void save({ ...settings, muteOnJoin });
           }}
+          onJoinLinksWithoutAsking={(joinLinksWithoutAsking) => {
+            if (settings) void save({ ...settings, joinLinksWithoutAsking });
+          }}
         />
       ) : (
         <CallScreen state={s} store={store} ctl={ctl} video={video} />
       )}
+      {invite && <InviteDialog invite={invite} busy={answering} onAnswer={(accept) => void answer(accept)} />}
     </div>
   );
 }

@@ -14,6 +14,7 @@ export interface JoinScreenProps {
   onJoin: (args: JoinArgs, settings: Settings | null) => void;
   onDevice: (kind: DeviceKind, id: string | null) => Promise<IpcError | null>;
   onMuteOnJoin: (m: { audio: boolean; video: boolean }) => void;
+  onJoinLinksWithoutAsking: (yes: boolean) => void;
 }
 
 export function JoinScreen(p: JoinScreenProps) {
@@ -203,6 +204,15 @@ export function JoinScreen(p: JoinScreenProps) {
               onChange={(e) => p.onMuteOnJoin({ ...mute, video: e.currentTarget.checked })}
             />
             Camera off
+          </label>
+          <label class="check wide">
+            <input
+              type="checkbox"
+              data-testid="links-without-asking"
+              checked={p.settings?.joinLinksWithoutAsking ?? false}
+              onChange={(e) => p.onJoinLinksWithoutAsking(e.currentTarget.checked)}
+            />
+            Join links to my own server without asking
           </label>
         </fieldset>
 
