@@ -36,6 +36,15 @@ pub enum MediaError {
     /// A frame or parameter did not have the expected shape (wrong sample count, plane sizes, …).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A received keyframe declares a picture larger than the receiver decodes.
+    #[error("video frame {width}x{height} is larger than the {max_w}x{max_h} ({max_px} pixels) this client decodes; dropped",
+        max_w = crate::MAX_DECODED_WIDTH, max_h = crate::MAX_DECODED_HEIGHT, max_px = crate::MAX_DECODED_PIXELS)]
+    FrameTooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] opus::Error),
@@ -57,6 +66,7 @@ impl MediaError {
             MediaError::Device { .. } => "MEDIA_DEVICE_FAILED",
             MediaError::UnsupportedFormat { .. } => "MEDIA_UNSUPPORTED_FORMAT",
             MediaError::InvalidInput(_) => "MEDIA_INVALID_INPUT",
+            MediaError::FrameTooLarge { .. } => "MEDIA_FRAME_TOO_LARGE",
             MediaError::Opus(_) => "MEDIA_AUDIO_CODEC",
             MediaError::Vpx { .. } => "MEDIA_VIDEO_CODEC",
         }

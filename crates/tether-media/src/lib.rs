@@ -146,6 +146,7 @@ pub use stamp::{read_stamp, write_stamp};
 pub use stats::{VideoReceiveStats, VideoStatsSnapshot};
 pub use synth::{SyntheticAudio, SyntheticVideo};
 pub use vp8::{
-    is_vp8_keyframe, DecodedVideo, EncodedVideo, Vp8Config, Vp8Decoder, Vp8Encoder, MAX_VIDEO_KBPS,
+    is_vp8_keyframe, vp8_keyframe_size, DecodedVideo, EncodedVideo, Vp8Config, Vp8Decoder,
+    Vp8Encoder, MAX_DECODED_HEIGHT, MAX_DECODED_PIXELS, MAX_DECODED_WIDTH, MAX_VIDEO_KBPS,
     MIN_VIDEO_KBPS,
 };

@@ -137,8 +137,13 @@ struct VideoRx {
     dropped: u64,
     last_request: Option<Instant>,
     last_sunk: Option<Instant>,
+    /// When an oversized frame was last reported (`exception`).
+    last_oversize_report: Option<Instant>,
     counters: Counters,
 }
+
+/// At most one `exception` per peer this often for frames too large to decode.
+const OVERSIZE_REPORT_GAP: Duration = Duration::from_secs(10);
 
 /// Hand a frame to the sink unless it had one too recently.
 fn sink_frame(
@@ -284,11 +289,13 @@ impl Receiver {
                     dropped: 0,
                     last_request: None,
                     last_sunk: None,
+                    last_oversize_report: None,
                     counters: Counters::default(),
                 });
                 let Some(decoder) = rx.decoder.as_mut() else {
                     return;
                 };
+                let mut oversize = None;
                 if after_loss {
                     // libvpx would decode the next delta frames into wrong
                     // pictures: wait for a keyframe, and ask for one now.
@@ -304,6 +311,22 @@ impl Receiver {
                         }
                     }
                     Ok(None) => {}
+                    Err(e @ tether_media::MediaError::FrameTooLarge { .. }) => {
+                        // A peer (or a server) sending what we refuse to
+                        // decode: say so, at most once per gap.
+                        let now = Instant::now();
+                        if rx
+                            .last_oversize_report
+                            .is_none_or(|t| now.duration_since(t) >= OVERSIZE_REPORT_GAP)
+                        {
+                            rx.last_oversize_report = Some(now);
+                            warn!(uid, error = %e, "oversized video frame dropped");
+                            oversize = Some(EventRecord::Exception {
+                                code: e.code().to_owned(),
+                                message: format!("uid {uid}: {e}"),
+                            });
+                        }
+                    }
                     Err(e) => debug!(uid, error = %e, "vp8 decode failed"),
                 }
                 if decoder.needs_keyframe() {
@@ -315,6 +338,9 @@ impl Receiver {
                         rx.last_request = Some(now);
                         keyframe(uid);
                     }
+                }
+                if let Some(event) = oversize {
+                    self.emit(event);
                 }
             }
             RecvInput::Stats {
@@ -521,6 +547,48 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn an_oversized_keyframe_is_dropped_with_one_exception() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let requests = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = requests.clone();
+        let mut r = Receiver::new(
+            Arc::default(),
+            tx,
+            Arc::new(move |_| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }),
+            None,
+        );
+        // A keyframe header claiming 16383x16383 (frame tag, start code, sizes), then junk.
+        let mut huge = vec![0x50, 0x2a, 0x00, 0x9d, 0x01, 0x2a, 0xff, 0x3f, 0xff, 0x3f];
+        huge.extend_from_slice(&[0x11; 200]);
+        for _ in 0..3 {
+            r.on_input(RecvInput::Frame {
+                uid: 9,
+                kind: MediaKind::Video,
+                payload: huge.clone(),
+                rtp_timestamp: 0,
+                after_loss: false,
+            });
+        }
+        let mut exceptions = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            if let EventRecord::Exception { code, message } = e.record.event {
+                exceptions.push((code, message));
+            }
+        }
+        assert_eq!(exceptions.len(), 1, "{exceptions:?}");
+        assert_eq!(exceptions[0].0, "MEDIA_FRAME_TOO_LARGE");
+        assert!(
+            exceptions[0].1.contains("16383x16383"),
+            "{}",
+            exceptions[0].1
+        );
+        // Still waiting for a usable keyframe, asked for (rate-limited).
+        assert_eq!(requests.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

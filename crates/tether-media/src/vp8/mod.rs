@@ -223,10 +223,21 @@ impl Vp8Decoder {
     /// Decodes one complete VP8 frame (reassembled from RTP). `Ok(None)` when the frame was skipped
     /// (waiting for a keyframe) or produced no picture; an error on a broken frame, after which the
     /// decoder waits for a keyframe.
+    ///
+    /// A keyframe larger than [`MAX_DECODED_WIDTH`] × [`MAX_DECODED_HEIGHT`] (or
+    /// [`MAX_DECODED_PIXELS`]) is refused from its header, before libvpx allocates anything, with
+    /// [`MediaError::FrameTooLarge`]: a hostile peer's 16383x16383 keyframe would otherwise cost
+    /// ~400 MB of I420 and ~1 GiB of RGBA per frame.
     pub fn decode(&mut self, data: &[u8], capture_us: u64) -> MediaResult<Option<DecodedVideo>> {
         let is_keyframe = is_vp8_keyframe(data);
         if self.awaiting_keyframe && !is_keyframe {
             return Ok(None);
+        }
+        if let Some((width, height)) = vp8_keyframe_size(data) {
+            if !fits(width, height) {
+                self.awaiting_keyframe = true;
+                return Err(MediaError::FrameTooLarge { width, height });
+            }
         }
         let picture = match self.raw.decode(data) {
             Ok(p) => p,
@@ -255,6 +266,31 @@ impl Vp8Decoder {
             corrupted: p.corrupted,
         }))
     }
+}
+
+/// Widest picture a receiver decodes (a 1080p screen share fits, portrait or landscape).
+pub const MAX_DECODED_WIDTH: u32 = 1920;
+/// Tallest picture a receiver decodes.
+pub const MAX_DECODED_HEIGHT: u32 = 1920;
+/// Most pixels a receiver decodes: 1920x1088 (1080p rounded up to whole macroblocks), ~3 MB of
+/// I420 and ~8 MB of RGBA per frame.
+pub const MAX_DECODED_PIXELS: u32 = 1920 * 1088;
+
+fn fits(width: u32, height: u32) -> bool {
+    width <= MAX_DECODED_WIDTH
+        && height <= MAX_DECODED_HEIGHT
+        && width * height <= MAX_DECODED_PIXELS
+}
+
+/// The picture size a VP8 keyframe declares (RFC 6386 §9.1: 14-bit width and height after the
+/// start code; the top two bits are upscaling hints, ignored), `None` for anything else.
+pub fn vp8_keyframe_size(data: &[u8]) -> Option<(u32, u32)> {
+    if !is_vp8_keyframe(data) {
+        return None;
+    }
+    let width = u32::from(u16::from_le_bytes([data[6], data[7]]) & 0x3fff);
+    let height = u32::from(u16::from_le_bytes([data[8], data[9]]) & 0x3fff);
+    Some((width, height))
 }
 
 /// Whether a VP8 frame (RTP payload after the VP8 payload descriptor) is a keyframe: the frame tag's
@@ -359,6 +395,40 @@ mod tests {
         assert!(low * 3 < high, "low {low} high {high}");
         enc.set_bitrate(0).unwrap();
         assert_eq!(enc.config().bitrate_kbps, MIN_VIDEO_KBPS);
+    }
+
+    #[test]
+    fn oversized_keyframes_are_refused_before_decoding() {
+        let mut enc = Vp8Encoder::new(Vp8Config::default()).unwrap();
+        let mut dec = Vp8Decoder::new().unwrap();
+        let mut src = SyntheticVideo::default();
+        let key = enc.encode(&src.next_frame(0)).unwrap().remove(0).data;
+        assert_eq!(vp8_keyframe_size(&key), Some((640, 360)));
+        // The same keyframe claiming 16383x16383 (what libvpx would allocate ~1.2 GB of
+        // pictures for): refused from the header.
+        let mut huge = key.clone();
+        huge[6..10].copy_from_slice(&[0xff, 0x3f, 0xff, 0x3f]);
+        assert_eq!(vp8_keyframe_size(&huge), Some((16383, 16383)));
+        let err = dec.decode(&huge, 0).unwrap_err();
+        assert!(matches!(
+            err,
+            MediaError::FrameTooLarge {
+                width: 16383,
+                height: 16383
+            }
+        ));
+        assert_eq!(err.code(), "MEDIA_FRAME_TOO_LARGE");
+        assert!(dec.needs_keyframe());
+        // Within the bounds of each side but too many pixels: refused too.
+        let mut square = key.clone();
+        square[6..10].copy_from_slice(&1920u16.to_le_bytes().repeat(2));
+        assert!(matches!(
+            dec.decode(&square, 0),
+            Err(MediaError::FrameTooLarge { .. })
+        ));
+        // The genuine keyframe still decodes.
+        assert!(dec.decode(&key, 0).unwrap().is_some());
+        assert!(fits(1920, 1080) && fits(1080, 1920) && !fits(1921, 100));
     }
 
     #[test]
