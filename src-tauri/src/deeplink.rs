@@ -12,8 +12,8 @@ const MAX_LINK: usize = 16 * 1024;
 /// Longest token accepted.
 const MAX_TOKEN: usize = 8 * 1024;
 
-/// What an invitation asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an invitation asks for. `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinLink {
     /// Channel to join (validated).
     pub channel: String,
@@ -23,6 +23,17 @@ pub struct JoinLink {
     pub token: Option<String>,
     /// Display name; `None` = the remembered one.
     pub name: Option<String>,
+}
+
+impl std::fmt::Debug for JoinLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinLink")
+            .field("channel", &self.channel)
+            .field("server", &self.server)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl std::fmt::Display for JoinLink {
@@ -178,6 +189,8 @@ mod tests {
         assert_eq!(link.channel, "demo");
         assert_eq!(link.server.as_deref(), Some("ws://10.0.0.5:7800"));
         assert_eq!(link.token.as_deref(), Some("abc.def.ghi"));
+        assert!(!format!("{link:?}").contains("abc.def.ghi"));
+        assert!(!link.to_string().contains("abc.def.ghi"));
         assert_eq!(link.name.as_deref(), Some("Ann Lee"));
         // `+` is a space in a query; empty values mean "not given".
         let link = ok("tether://join/demo?name=Ann+Lee&server=&token=&extra=1");

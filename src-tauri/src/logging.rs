@@ -35,6 +35,7 @@ impl std::fmt::Debug for LogGuard {
 pub fn init(log_dir: &Path) -> LogGuard {
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let appender = fs::create_dir_all(log_dir)
+        .and_then(|()| private_dir(log_dir))
         .map_err(|e| e.to_string())
         .and_then(|()| {
             RollingFileAppender::builder()
@@ -73,6 +74,19 @@ pub fn init(log_dir: &Path) -> LogGuard {
         .with(stderr_layer)
         .try_init();
     LogGuard { _file: guard }
+}
+
+/// Logs name peers' addresses and servers: the folder is the user's only
+/// (0700; the appender's files inside are then unreadable to others).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// The newest log file in `log_dir`.

@@ -249,7 +249,13 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> IpcResult<()> {
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let written = (|| {
-        let mut file = File::create(&tmp)?;
+        // Settings and diagnostics are the user's own: not readable by
+        // other local users (they name servers, channels and peers).
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()
     })();

@@ -209,6 +209,13 @@ fn join_state_leave_against_the_embedded_server() {
     );
     assert!(timeline.iter().all(|r| r["ts"].as_u64().is_some()));
     assert_eq!(report["connection"]["channel"], "ipc-test-2");
+    // Other local users cannot read it (it names servers, channels, peers).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "diagnostics mode {mode:o}");
+    }
     // The same records, for a UI that loads late.
     // (Later events, e.g. network-quality, may have been added since.)
     let replay = t.ok("get_timeline", json!({}));

@@ -123,6 +123,15 @@ fn store_set_validates_and_persists() {
     assert_eq!(store.get(), expected);
     assert_eq!(load(&path), Loaded::Main(expected.clone()));
     assert_eq!(load(&backup_path(&path)), Loaded::Main(expected));
+    #[cfg(unix)]
+    for written in [&path, &backup_path(&path)] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(written)
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{} mode {mode:o}", written.display());
+    }
 }
 
 /// Child side of the kill test: persist forever, each time with the next

@@ -110,8 +110,9 @@ impl Default for Timing {
     }
 }
 
-/// Who joins where, and how.
-#[derive(Debug, Clone, PartialEq)]
+/// Who joins where, and how. Its `Debug` hides the token (configs end up
+/// in logs).
+#[derive(Clone, PartialEq)]
 pub struct SessionConfig {
     /// Channel name (validated).
     pub channel: String,
@@ -129,6 +130,20 @@ pub struct SessionConfig {
     /// the first packet, `stream-removed {NO_DATA}` after silence). Off: the
     /// signalling announcement alone adds a stream.
     pub media_gating: bool,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("channel", &self.channel)
+            .field("uid", &self.uid)
+            .field("name", &self.name)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timing", &self.timing)
+            .field("rng_seed", &self.rng_seed)
+            .field("media_gating", &self.media_gating)
+            .finish()
+    }
 }
 
 impl SessionConfig {
@@ -170,5 +185,23 @@ impl SessionConfig {
     pub fn with_rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = seed;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = SessionConfig::new("demo", 7, "Ann")
+            .expect("valid")
+            .with_token(Some("header.payload.signature".into()));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("signature"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("demo"),
+            "{shown}"
+        );
     }
 }
