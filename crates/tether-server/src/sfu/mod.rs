@@ -15,6 +15,7 @@
 //! traffic to that channel's room task, which owns every peer connection of
 //! the channel; webrtc callbacks only forward into the room's queue.
 
+pub(crate) mod candidate;
 mod forward;
 mod ingress;
 pub(crate) mod room;

@@ -30,7 +30,8 @@ impl PcFactory {
         }
     }
 
-    fn bind_ip(&self) -> IpAddr {
+    /// Where media sockets are bound.
+    pub(crate) fn bind_ip(&self) -> IpAddr {
         self.config.bind_ip.unwrap_or(self.default_ip)
     }
 

@@ -21,6 +21,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::candidate::{Policy, MAX_PER_PC};
 use super::forward::{Sink, Source};
 use super::ingress::Ingress;
 use super::rtc::PcFactory;
@@ -140,6 +141,8 @@ pub(crate) struct Room {
     tx: mpsc::UnboundedSender<RoomCmd>,
     parts: BTreeMap<u32, Participant>,
     next_pc: u64,
+    /// Which addresses clients' candidates may name.
+    candidates: Policy,
 }
 
 fn kind_of(kind: RtpCodecKind) -> Option<Kind> {
@@ -157,6 +160,7 @@ impl Room {
         factory: Arc<PcFactory>,
         tx: mpsc::UnboundedSender<RoomCmd>,
     ) -> Self {
+        let candidates = Policy::for_bind(factory.bind_ip());
         Self {
             channel,
             hub,
@@ -164,6 +168,7 @@ impl Room {
             tx,
             parts: BTreeMap::new(),
             next_pc: 1,
+            candidates,
         }
     }
 
@@ -313,11 +318,13 @@ impl Room {
     async fn signal(&mut self, uid: u32, signal: Signal) {
         match signal {
             Signal::PublisherOffer(sdp) => {
+                let sdp = self.allowed_candidates(uid, sdp);
                 if let Err(e) = self.publisher_offer(uid, sdp).await {
                     self.error(uid, ErrorCode::BadMessage, format!("publisher offer: {e}"));
                 }
             }
             Signal::SubscriberAnswer(sdp) => {
+                let sdp = self.allowed_candidates(uid, sdp);
                 if let Err(e) = self.subscriber_answer(uid, sdp).await {
                     self.error(
                         uid,
@@ -327,12 +334,14 @@ impl Room {
                 }
             }
             Signal::IceCandidate { target, candidate } => {
-                let Some(p) = self.parts.get(&uid) else {
+                let policy = self.candidates;
+                let Some(p) = self.parts.get_mut(&uid) else {
                     return;
                 };
+                let span = p.span.clone();
                 let pc = match target {
-                    MediaTarget::Publisher => p.publisher.as_ref(),
-                    MediaTarget::Subscriber => p.subscriber.as_ref(),
+                    MediaTarget::Publisher => p.publisher.as_mut(),
+                    MediaTarget::Subscriber => p.subscriber.as_mut(),
                 };
                 let Some(pc) = pc else {
                     debug!(parent: &p.span, ?target, "candidate for a connection that does not exist");
@@ -345,6 +354,23 @@ impl Room {
                         return;
                     }
                 };
+                // An empty candidate is the end of candidates.
+                if !init.candidate.is_empty() {
+                    let refused = if pc.candidates >= MAX_PER_PC {
+                        Err(format!("more than {MAX_PER_PC} candidates"))
+                    } else {
+                        policy.check(&init.candidate)
+                    };
+                    // Dropped, not answered with an error: a client's
+                    // link-local or loopback candidates are ordinary, and
+                    // the others it names still connect.
+                    if let Err(why) = refused {
+                        debug!(parent: &span, ?target, "candidate dropped: {why}");
+                        return;
+                    }
+                    pc.candidates += 1;
+                }
+                let pc = &*pc;
                 if let Err(e) = pc.pc.add_ice_candidate(init).await {
                     self.error(
                         uid,
@@ -366,6 +392,17 @@ impl Room {
         }
     }
 
+    /// The SDP without the candidates the policy refuses (said in the log).
+    fn allowed_candidates(&self, uid: u32, sdp: String) -> String {
+        let (filtered, removed) = self.candidates.filter_sdp(&sdp);
+        if removed > 0 {
+            if let Some(p) = self.parts.get(&uid) {
+                warn!(parent: &p.span, removed, "candidates in the SDP refused");
+            }
+        }
+        filtered
+    }
+
     async fn new_pc(&mut self, uid: u32, role: Role) -> webrtc::error::Result<Pc> {
         let id = self.next_pc;
         self.next_pc += 1;
@@ -383,6 +420,7 @@ impl Room {
             id,
             gathering,
             remote_fingerprint: None,
+            candidates: 0,
         })
     }
 

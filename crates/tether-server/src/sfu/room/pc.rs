@@ -76,6 +76,8 @@ pub(super) struct Pc {
     pub(super) gathering: watch::Receiver<RTCIceGatheringState>,
     /// The remote's DTLS fingerprint: a different one means a new connection.
     pub(super) remote_fingerprint: Option<String>,
+    /// Remote candidates trickled so far (capped).
+    pub(super) candidates: u32,
 }
 
 impl Pc {
