@@ -16,6 +16,19 @@
 //! (`Bytes`), so on the SFU the histories of one publisher's subscribers hold
 //! the same payload once. Answers are as the crate's: RFC 4588 RTX when the
 //! stream has an RTX SSRC and payload type, else the original packet again.
+//!
+//! A NACK is input from the far end, so it is answered within bounds (the
+//! crate's responder answers every pair × 17 bits, and the first version of
+//! this one scanned the history for each: one 2 KB NACK of 500 pairs ×
+//! 0xFFFF named ~8 300 packets and got as many retransmissions, ~9 MB):
+//! at most [`MAX_PAIRS`] pairs are read; each packet is answered once per
+//! NACK, and not again within [`RESEND_GAP`]; lookups are by sequence
+//! number; and the retransmitted bytes of a stream draw on a token bucket
+//! of the stream's own send rate over [`KEEP`] (at least
+//! [`MIN_BUDGET_BPS`], a burst of half a second). On the SFU each outgoing
+//! stream is one subscriber's, and its send rate follows that subscriber's
+//! estimate, so a subscriber cannot make the SFU send it more than twice
+//! what it already receives, nor anything it was not sent.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -39,18 +52,85 @@ pub const KEEP: Duration = Duration::from_secs(1);
 /// at the 1.5 Mbit/s top of the bitrate policy, ~1 s at 5 Mbit/s).
 pub const MAX_PACKETS: usize = 512;
 
+/// Most NACK pairs of one NACK that are looked at (each names up to 17
+/// packets): 64 pairs name up to 1088, more than the history holds.
+pub const MAX_PAIRS: usize = 64;
+
+/// A packet retransmitted this recently is not sent again for a repeated
+/// NACK: the receiver asks again only after [`crate::NACK_INTERVAL`].
+pub const RESEND_GAP: Duration = Duration::from_millis(50);
+
+/// Retransmission budget floor, bytes per second (64 kbit/s): enough to
+/// repair a low-rate stream that has just started.
+pub const MIN_BUDGET_BPS: u64 = 8_000;
+
+/// The budget's burst: this much of a second's budget can go at once (a
+/// lost keyframe is a burst of packets).
+const BURST: Duration = Duration::from_millis(500);
+
+struct Sent {
+    at: Instant,
+    packet: rtp::Packet,
+    resent_at: Option<Instant>,
+}
+
 struct Stream {
-    /// Sent packets, oldest first, with when each was sent.
-    sent: VecDeque<(Instant, rtp::Packet)>,
+    /// Sent packets, oldest first.
+    sent: VecDeque<Sent>,
+    /// Sequence number → position counted from the first packet ever held
+    /// (`index - base` is the place in `sent`); the newest packet of a seq.
+    index: HashMap<u16, u64>,
+    /// Position of `sent[0]`.
+    base: u64,
+    /// Payload bytes in `sent`: the stream's rate over [`KEEP`].
+    held_bytes: u64,
     rtx: Option<(u32, u8)>,
     rtx_seq: u16,
+    /// Retransmission budget: bytes available, and when last refilled.
+    tokens: f64,
+    refilled: Option<Instant>,
 }
 
 impl Stream {
+    fn new(rtx: Option<(u32, u8)>) -> Self {
+        Self {
+            sent: VecDeque::new(),
+            index: HashMap::new(),
+            base: 0,
+            held_bytes: 0,
+            rtx,
+            rtx_seq: 0,
+            tokens: 0.0,
+            refilled: None,
+        }
+    }
+
+    fn push(&mut self, now: Instant, packet: rtp::Packet) {
+        self.held_bytes += packet.payload.len() as u64;
+        self.index.insert(
+            packet.header.sequence_number,
+            self.base + self.sent.len() as u64,
+        );
+        self.sent.push_back(Sent {
+            at: now,
+            packet,
+            resent_at: None,
+        });
+        self.forget_before(now);
+    }
+
     fn forget_before(&mut self, now: Instant) {
-        while let Some((at, _)) = self.sent.front() {
-            if now.saturating_duration_since(*at) > KEEP || self.sent.len() > MAX_PACKETS {
+        while let Some(first) = self.sent.front() {
+            if now.saturating_duration_since(first.at) > KEEP || self.sent.len() > MAX_PACKETS {
+                let seq = first.packet.header.sequence_number;
+                self.held_bytes = self
+                    .held_bytes
+                    .saturating_sub(first.packet.payload.len() as u64);
+                if self.index.get(&seq) == Some(&self.base) {
+                    self.index.remove(&seq);
+                }
                 self.sent.pop_front();
+                self.base += 1;
             } else {
                 break;
             }
@@ -58,17 +138,33 @@ impl Stream {
         // A burst followed by silence must not keep its buffer forever.
         if self.sent.capacity() > 64 && self.sent.len() < self.sent.capacity() / 4 {
             self.sent.shrink_to(self.sent.len() * 2);
+            self.index.shrink_to(self.sent.len() * 2);
         }
     }
 
-    fn find(&self, seq: u16) -> Option<&rtp::Packet> {
-        // Newest first: a NACK is about recent packets. Not necessarily in
-        // sequence order (a repaired packet is forwarded late), so search.
-        self.sent
-            .iter()
-            .rev()
-            .map(|(_, p)| p)
-            .find(|p| p.header.sequence_number == seq)
+    fn find(&mut self, seq: u16) -> Option<&mut Sent> {
+        let at = self.index.get(&seq)?.checked_sub(self.base)?;
+        self.sent.get_mut(usize::try_from(at).ok()?)
+    }
+
+    /// Bytes per second retransmissions may use: as much as the stream
+    /// itself sends (so an attacker's NACKs at most double what this
+    /// subscriber gets, and only in packets it was sent), at least
+    /// [`MIN_BUDGET_BPS`].
+    fn budget_bps(&self) -> u64 {
+        let rate = self.held_bytes * 1000 / KEEP.as_millis() as u64;
+        rate.max(MIN_BUDGET_BPS)
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let rate = self.budget_bps() as f64;
+        let burst = rate * BURST.as_secs_f64();
+        let elapsed = match self.refilled {
+            Some(t) => now.saturating_duration_since(t).as_secs_f64(),
+            None => BURST.as_secs_f64(),
+        };
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.refilled = Some(now);
     }
 
     fn answer(&mut self, original: &rtp::Packet) -> rtp::Packet {
@@ -105,6 +201,8 @@ pub struct NackResponder {
     rtx: HashSet<u32>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
+    resent: u64,
+    budget_refused: u64,
 }
 
 impl NackResponder {
@@ -117,17 +215,41 @@ impl NackResponder {
             return;
         };
         stream.forget_before(now);
-        for pair in &nack.nacks {
+        stream.refill(now);
+        let mut asked = HashSet::new();
+        for pair in nack.nacks.iter().take(MAX_PAIRS) {
             let lost = std::iter::once(pair.packet_id).chain(
                 (0..16u16)
                     .filter(|i| pair.lost_packets & (1 << i) != 0)
                     .map(|i| pair.packet_id.wrapping_add(i + 1)),
             );
             for seq in lost {
-                let Some(original) = stream.find(seq).cloned() else {
+                // Each packet once per NACK, however often it is named.
+                if !asked.insert(seq) {
+                    continue;
+                }
+                let tokens = stream.tokens;
+                let Some(sent) = stream.find(seq) else {
                     continue;
                 };
+                if sent
+                    .resent_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < RESEND_GAP)
+                {
+                    continue;
+                }
+                let cost = sent.packet.payload.len() as f64;
+                if cost > tokens {
+                    // Out of budget: the rest waits for the receiver's
+                    // next NACK (the budget refills meanwhile).
+                    self.budget_refused += 1;
+                    return;
+                }
+                sent.resent_at = Some(now);
+                let original = sent.packet.clone();
+                stream.tokens -= cost;
                 let packet = stream.answer(&original);
+                self.resent += 1;
                 // Tagged as the crate's responder does, so a send history
                 // downstream counts it as a retransmission.
                 self.write.push_back(TaggedPacket {
@@ -138,6 +260,11 @@ impl NackResponder {
                 });
             }
         }
+    }
+
+    /// Retransmissions sent, and NACKs cut short by the budget.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.resent, self.budget_refused)
     }
 
     /// Packets held for one stream (for tests and diagnostics).
@@ -172,8 +299,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackResponder {
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtp(packet) = &msg.message.packet {
             if let Some(stream) = self.streams.get_mut(&packet.header.ssrc) {
-                stream.sent.push_back((msg.now, packet.clone()));
-                stream.forget_before(msg.now);
+                stream.push(msg.now, packet.clone());
             }
         }
         self.write.push_back(msg);
@@ -194,14 +320,7 @@ impl Interceptor for NackResponder {
         if let Some((ssrc, _)) = rtx {
             self.rtx.insert(ssrc);
         }
-        self.streams.insert(
-            info.ssrc,
-            Stream {
-                sent: VecDeque::new(),
-                rtx,
-                rtx_seq: 0,
-            },
-        );
+        self.streams.insert(info.ssrc, Stream::new(rtx));
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
@@ -221,6 +340,7 @@ mod tests {
     use super::*;
     use rtc::interceptor::RTCPFeedback;
     use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+    use rtc::shared::marshal::MarshalSize;
 
     const SSRC: u32 = 1000;
     const RTX: u32 = 2000;
@@ -242,15 +362,20 @@ mod tests {
     }
 
     fn send(r: &mut NackResponder, now: Instant, seq: u16) {
+        send_sized(r, now, SSRC, seq, 10);
+    }
+
+    /// Send packet `seq` on `ssrc` with `len` bytes of payload.
+    fn send_sized(r: &mut NackResponder, now: Instant, ssrc: u32, seq: u16, len: usize) {
         let packet = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
-                ssrc: SSRC,
+                ssrc,
                 payload_type: 96,
                 sequence_number: seq,
                 ..Default::default()
             },
-            payload: vec![seq as u8; 10].into(),
+            payload: vec![seq as u8; len].into(),
         };
         r.handle_write(TaggedPacket {
             now,
@@ -263,14 +388,29 @@ mod tests {
 
     /// NACK `seqs` (as pairs of one packet each); the answers' OSNs.
     fn nack(r: &mut NackResponder, now: Instant, seqs: &[u16]) -> Vec<u16> {
+        let pairs: Vec<_> = seqs.iter().map(|&s| (s, 0)).collect();
+        nack_pairs(r, now, SSRC, &pairs)
+            .into_iter()
+            .map(|(osn, _)| osn)
+            .collect()
+    }
+
+    /// NACK `pairs` (packet id, bitmask of the 16 after it) on `ssrc`; the
+    /// answers' OSNs and sizes on the wire.
+    fn nack_pairs(
+        r: &mut NackResponder,
+        now: Instant,
+        ssrc: u32,
+        pairs: &[(u16, u16)],
+    ) -> Vec<(u16, usize)> {
         let nack = TransportLayerNack {
             sender_ssrc: 0,
-            media_ssrc: SSRC,
-            nacks: seqs
+            media_ssrc: ssrc,
+            nacks: pairs
                 .iter()
-                .map(|&s| NackPair {
-                    packet_id: s,
-                    lost_packets: 0,
+                .map(|&(packet_id, lost_packets)| NackPair {
+                    packet_id,
+                    lost_packets,
                 })
                 .collect(),
         };
@@ -281,16 +421,18 @@ mod tests {
         })
         .expect("read");
         assert!(r.poll_read().is_some());
-        let mut osns = Vec::new();
+        let mut answers = Vec::new();
         while let Some(out) = r.poll_write() {
+            assert!(out.message.has(&Attribute::Retransmission));
             let Packet::Rtp(p) = out.message.packet else {
                 panic!("not RTP");
             };
-            assert_eq!((p.header.ssrc, p.header.payload_type), (RTX, 97));
-            assert_eq!(p.payload[2], p.payload[3], "payload after the OSN");
-            osns.push(u16::from_be_bytes([p.payload[0], p.payload[1]]));
+            assert_eq!(p.header.payload_type, 97);
+            let osn = u16::from_be_bytes([p.payload[0], p.payload[1]]);
+            assert_eq!(p.payload[2], osn as u8, "payload after the OSN");
+            answers.push((osn, p.marshal_size()));
         }
-        osns
+        answers
     }
 
     #[test]
@@ -324,6 +466,96 @@ mod tests {
         assert_eq!(nack(&mut r, t0, &[1000, 1999]), vec![1999]);
     }
 
+    /// One NACK of `pairs` pairs, each naming 17 packets from `first` on.
+    fn storm(r: &mut NackResponder, now: Instant, first: u16, pairs: usize) -> Vec<u16> {
+        let nack = TransportLayerNack {
+            sender_ssrc: 0,
+            media_ssrc: SSRC,
+            nacks: (0..pairs)
+                .map(|i| NackPair {
+                    packet_id: first.wrapping_add((i % 30) as u16 * 17),
+                    lost_packets: 0xffff,
+                })
+                .collect(),
+        };
+        r.handle_read(TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])),
+        })
+        .expect("read");
+        assert!(r.poll_read().is_some());
+        let mut osns = Vec::new();
+        while let Some(out) = r.poll_write() {
+            if let Packet::Rtp(p) = out.message.packet {
+                osns.push(u16::from_be_bytes([p.payload[0], p.payload[1]]));
+            }
+        }
+        osns
+    }
+
+    #[test]
+    fn a_2kb_nack_gets_each_named_packet_once_within_the_budget() {
+        let mut r = responder();
+        let t0 = Instant::now();
+        // 500 packets of 1000 bytes over one second: ~500 kB/s of video.
+        for seq in 0..500u16 {
+            let at = t0 + Duration::from_millis(u64::from(seq) * 2);
+            let packet = rtp::Packet {
+                header: rtp::header::Header {
+                    version: 2,
+                    ssrc: SSRC,
+                    payload_type: 96,
+                    sequence_number: seq,
+                    ..Default::default()
+                },
+                payload: vec![seq as u8; 1000].into(),
+            };
+            r.handle_write(TaggedPacket {
+                now: at,
+                transport: TransportContext::default(),
+                message: AttributedPacket::new(Packet::Rtp(packet)),
+            })
+            .expect("write");
+            while r.poll_write().is_some() {}
+        }
+        let now = t0 + Duration::from_millis(1000);
+        // 500 pairs × 0xFFFF (~2 KB of RTCP) over 30 × 17 = 510 distinct
+        // seqs, 500 of them in the history: before, 8 500 answers.
+        let first = storm(&mut r, now, 0, 500);
+        let mut distinct = first.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), first.len(), "each packet at most once");
+        // The budget: one second's bytes (~500 kB) with a half-second burst.
+        assert!(first.len() <= 260, "{} answers", first.len());
+        assert!(first.len() >= 200, "{} answers", first.len());
+        // The same NACK at once again: nothing already resent, nothing beyond the budget.
+        assert!(storm(&mut r, now, 0, 500).is_empty());
+        // Over the next second of NACK floods, at most a second's budget more.
+        let mut more = 0;
+        for ms in (100..=1000).step_by(100) {
+            more += storm(&mut r, now + Duration::from_millis(ms), 0, 500).len();
+        }
+        // (Packets age out of the 1 s history meanwhile, which lowers both.)
+        assert!(more <= 500, "{more} answers in a second");
+        let (resent, refused) = r.counters();
+        assert_eq!(resent as usize, first.len() + more);
+        assert!(refused > 0);
+    }
+
+    #[test]
+    fn a_repeated_nack_is_answered_again_after_the_gap() {
+        let mut r = responder();
+        let t0 = Instant::now();
+        for seq in 0..10u16 {
+            send(&mut r, t0, seq);
+        }
+        assert_eq!(nack(&mut r, t0, &[4, 4, 4, 5]), vec![4, 5]);
+        assert!(nack(&mut r, t0 + Duration::from_millis(10), &[4]).is_empty());
+        assert_eq!(nack(&mut r, t0 + RESEND_GAP, &[4]), vec![4]);
+    }
+
     #[test]
     fn streams_without_nack_keep_nothing() {
         let mut r = NackResponder::new();
@@ -334,5 +566,32 @@ mod tests {
         });
         send(&mut r, Instant::now(), 1);
         assert_eq!(r.held(SSRC), 0);
+    }
+
+    /// What a real receiver does: a few lost packets, asked for at once and
+    /// again one interval later if the retransmission was lost too.
+    #[test]
+    fn a_few_lost_packets_are_answered_at_once_and_again_an_interval_later() {
+        let mut r = responder();
+        let t0 = Instant::now();
+        for seq in 0..100u16 {
+            send_sized(
+                &mut r,
+                t0 + Duration::from_millis(u64::from(seq) * 6),
+                SSRC,
+                seq,
+                1100,
+            );
+        }
+        let now = t0 + Duration::from_millis(600);
+        assert_eq!(nack(&mut r, now, &[97]), vec![97]);
+        let answers = nack_pairs(&mut r, now, SSRC, &[(90, 0b101)]);
+        assert_eq!(
+            answers.iter().map(|a| a.0).collect::<Vec<_>>(),
+            vec![90, 91, 93]
+        );
+        // Asked again (the receiver's timer), one interval later.
+        let later = now + crate::NACK_INTERVAL;
+        assert_eq!(nack(&mut r, later, &[90, 91, 93, 97]), vec![90, 91, 93, 97]);
     }
 }
