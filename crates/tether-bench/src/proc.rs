@@ -47,7 +47,9 @@ impl ServerProc {
             }
             None => Command::new(&binary),
         };
+        // Every participant comes from 127.0.0.1: lift the per-address cap.
         cmd.args(["--listen", "127.0.0.1:0", "--auth", "open"])
+            .args(["--max-connections-per-ip", "100000"])
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -68,9 +68,24 @@ const SERVER_TYPES: &[&str] = &[
     "mute-changed",
 ];
 
+/// Most characters of a client's `type` repeated in an error.
+pub const MAX_ECHOED_TYPE_CHARS: usize = 32;
+/// Most characters of a parser's message in an error (serde quotes the
+/// offending value, which can be most of a 64 KiB frame).
+pub const MAX_ERROR_DETAIL_CHARS: usize = 160;
+
+/// The first `max` characters of `s`, with "…" when cut: input repeated in
+/// an answer stays small whatever was sent.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_owned(),
+    }
+}
+
 fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| DecodeError::Malformed(clip(&e.to_string(), MAX_ERROR_DETAIL_CHARS)))?;
     let kind = match value.get("type") {
         Some(serde_json::Value::String(kind)) => kind.clone(),
         Some(_) => return Err(DecodeError::Malformed("`type` is not a string".into())),
@@ -80,11 +95,11 @@ fn decode<T: DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeEr
         None => return Err(DecodeError::Malformed("not a JSON object".into())),
     };
     if !known.contains(&kind.as_str()) {
-        return Err(DecodeError::UnknownType(kind));
+        return Err(DecodeError::UnknownType(clip(&kind, MAX_ECHOED_TYPE_CHARS)));
     }
     serde_json::from_value(value).map_err(|e| DecodeError::InvalidFields {
         kind,
-        message: e.to_string(),
+        message: clip(&e.to_string(), MAX_ERROR_DETAIL_CHARS),
     })
 }
 
@@ -229,5 +244,24 @@ mod tests {
         let err = decode_client(r#"{"type":"ping"}"#).expect_err("seq is required");
         assert_eq!(err.code(), ErrorCode::BadMessage);
         assert!(err.to_string().contains("seq"), "{err}");
+    }
+
+    #[test]
+    fn errors_repeat_little_of_a_large_frame() {
+        let long = "x".repeat(60_000);
+        for frame in [
+            format!(r#"{{"type":"{long}"}}"#),
+            format!(r#"{{"type":"ping","seq":"{long}"}}"#),
+            format!(r#"{{"type":"ping","seq":1,"x":"{long}"#),
+        ] {
+            let err = decode_client(&frame).expect_err("not a valid message");
+            let said = err.to_string();
+            assert!(said.chars().count() < 220, "{} chars", said.len());
+        }
+        let cut = decode_client(&format!(r#"{{"type":"{long}"}}"#));
+        assert_eq!(
+            cut,
+            Err(DecodeError::UnknownType(format!("{}…", &long[..32])))
+        );
     }
 }

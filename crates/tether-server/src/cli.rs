@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// IP to advertise in ICE candidates instead of the bound one (1:1 NAT).
     #[arg(long, value_name = "IP")]
     pub advertise_ip: Option<IpAddr>,
+    /// Most connections from one IPv4 address (or IPv6 /64); raise it when
+    /// many clients share one address (a NAT, a reverse proxy, a benchmark).
+    #[arg(long, value_name = "N", default_value_t = tether_server::DEFAULT_MAX_CONNECTIONS_PER_IP)]
+    pub max_connections_per_ip: usize,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +126,7 @@ impl ServeArgs {
         config.media.udp_port_max = self.udp_port_max.unwrap_or(0);
         config.media.bind_ip = self.media_ip;
         config.media.advertise_ip = self.advertise_ip;
+        config.max_connections_per_ip = self.max_connections_per_ip;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }

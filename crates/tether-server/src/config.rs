@@ -15,6 +15,14 @@ pub const DEFAULT_PEER_TIMEOUT: Duration = Duration::from_millis(10_000);
 /// Default time after the last frame heard before a session is shown as reconnecting.
 pub const DEFAULT_PEER_STALE: Duration = Duration::from_millis(3_000);
 
+/// Default time a WebSocket handshake may take.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time one write to a connection may take before it is dropped.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap of connections from one address (a household or office NAT
+/// with a few dozen people in calls stays under it).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+
 /// The HMAC secret that signs and verifies join tokens. Its bytes never appear in logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
@@ -114,8 +122,21 @@ pub struct ServerConfig {
     pub peer_stale: Duration,
     /// A connection that sends no `hello` within this time is closed.
     pub hello_timeout: Duration,
-    /// Most simultaneous connections; further ones get `SERVER_BUSY` and are closed.
+    /// A connection whose WebSocket handshake takes longer is dropped; the
+    /// handshake holds no session slot, only one of `max_handshakes`.
+    pub handshake_timeout: Duration,
+    /// A frame or close that cannot be written in this time (the peer stopped
+    /// reading) drops the connection.
+    pub write_timeout: Duration,
+    /// Most simultaneous sessions (handshake done); further ones get
+    /// `SERVER_BUSY` and are closed.
     pub max_connections: usize,
+    /// Most WebSocket handshakes in progress at once; TCP connections past it
+    /// are closed at accept.
+    pub max_handshakes: usize,
+    /// Most connections (handshaking or open) from one IPv4 address or one
+    /// IPv6 /64; further ones are closed at accept.
+    pub max_connections_per_ip: usize,
     /// Per-connection rate limit.
     pub rate_limit: RateLimit,
     /// How long a departure stays listed in `welcome.departed`.
@@ -136,7 +157,11 @@ impl ServerConfig {
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             peer_stale: DEFAULT_PEER_STALE,
             hello_timeout: Duration::from_secs(10),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_connections: 10_000,
+            max_handshakes: 512,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             rate_limit: RateLimit::default(),
             departed_ttl: Duration::from_secs(300),
             departed_max: 64,
@@ -169,8 +194,18 @@ impl ServerConfig {
                 "UDP port range needs both ends, min <= max (or neither for ephemeral ports)",
             ));
         }
-        if self.max_connections == 0 {
+        if self.max_connections == 0 || self.max_handshakes == 0 {
             return Err(ConfigError::Invalid("max connections must be above 0"));
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "max connections per IP must be above 0",
+            ));
+        }
+        if self.handshake_timeout.is_zero() || self.write_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "handshake and write timeouts must be above 0",
+            ));
         }
         let rate_ok = self.rate_limit.per_second.is_finite() && self.rate_limit.per_second > 0.0;
         if !rate_ok || self.rate_limit.burst == 0 {

@@ -13,7 +13,7 @@ use tether_proto::{
 };
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -26,6 +26,7 @@ use crate::hub::{ConnId, ConnLink, JoinRequest, Outbound, SessionKey, CLOSE_NORM
 use crate::ratelimit::TokenBucket;
 use crate::server::Shared;
 use crate::sfu::{SfuInput, Signal};
+use crate::slots::Ticket;
 
 /// Outbound queue per connection; a connection this far behind is dropped.
 const OUTBOUND_QUEUE: usize = 1024;
@@ -35,6 +36,12 @@ const CLOSE_LINGER: Duration = Duration::from_millis(300);
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 /// Most bytes of an oversized frame read and discarded before giving up.
 const DRAIN_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// The kernel send buffer of a signalling socket. Autotuning lets it grow
+/// to 4 MiB (`tcp_wmem`), which for a peer that stopped reading is 4 MiB of
+/// kernel memory per connection and minutes before a write blocks; signalling
+/// needs a few KiB. (Linux doubles the value for its own bookkeeping.)
+const SEND_BUFFER_BYTES: usize = 128 * 1024;
 
 /// Bytes read from the socket at a time.
 const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -52,21 +59,25 @@ pub(crate) fn ws_config() -> WebSocketConfig {
 }
 
 /// Serve one accepted TCP connection until it ends or the server shuts down.
-/// `permit` is `None` when the server is at its connection cap.
+/// `ticket` holds its slots (handshake, then session, and its address's
+/// count) until the connection ends.
 pub(crate) async fn serve(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-    permit: Option<OwnedSemaphorePermit>,
+    mut ticket: Ticket,
 ) {
     if let Err(e) = tcp.set_nodelay(true) {
         debug!(%peer, "set_nodelay failed: {e}");
     }
+    if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES) {
+        debug!(%peer, "setting the send buffer failed: {e}");
+    }
     let handshake = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config()));
     let ws = tokio::select! {
         () = shutdown.cancelled() => return,
-        res = timeout(shared.config.hello_timeout, handshake) => match res {
+        res = timeout(shared.config.handshake_timeout, handshake) => match res {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => {
                 debug!("websocket handshake failed: {e}");
@@ -78,11 +89,12 @@ pub(crate) async fn serve(
             }
         },
     };
-    let Some(permit) = permit else {
+    let write_timeout = shared.config.write_timeout;
+    if !ticket.handshake_done() {
         warn!("connection limit reached; refusing");
-        refuse_busy(ws).await;
+        refuse_busy(ws, write_timeout).await;
         return;
-    };
+    }
     let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
     let id = shared.hub.next_conn_id();
     let kill = CancellationToken::new();
@@ -102,37 +114,56 @@ pub(crate) async fn serve(
         joined: None,
         dropped: 0,
         last_rate_error: None,
+        write_timeout,
         span: Span::none(),
     };
     conn.run(shutdown).await;
-    drop(permit);
+    drop(ticket);
 }
 
-async fn refuse_busy(mut ws: WebSocketStream<TcpStream>) {
+/// Write one frame, or fail after `limit`: a peer that stops reading must
+/// not hold its task (and its slot) in a write forever.
+async fn write(
+    ws: &mut WebSocketStream<TcpStream>,
+    msg: Message,
+    limit: Duration,
+) -> Result<(), String> {
+    match timeout(limit, ws.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("peer read nothing for {} ms", limit.as_millis())),
+    }
+}
+
+async fn refuse_busy(mut ws: WebSocketStream<TcpStream>, limit: Duration) {
     let busy = ServerMessage::Error {
         code: ErrorCode::ServerBusy,
         message: "server is at its connection limit; try again later".into(),
         fatal: false,
     };
-    if ws
-        .send(Message::Text(tether_proto::encode(&busy).into()))
-        .await
-        .is_ok()
-    {
-        close_ws(&mut ws, CLOSE_TRY_AGAIN_LATER, "server busy").await;
+    let text = Message::Text(tether_proto::encode(&busy).into());
+    if write(&mut ws, text, limit).await.is_ok() {
+        close_ws(&mut ws, CLOSE_TRY_AGAIN_LATER, "server busy", limit).await;
     }
 }
 
 /// Send a close frame and wait briefly for the peer's reply, so the peer reads
 /// our reason before the TCP connection goes away.
-async fn close_ws(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str) {
+async fn close_ws(ws: &mut WebSocketStream<TcpStream>, code: u16, reason: &str, limit: Duration) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.to_owned().into(),
     };
-    if let Err(e) = ws.close(Some(frame)).await {
-        debug!("sending close failed: {e}");
-        return;
+    match timeout(limit, ws.close(Some(frame))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            debug!("sending close failed: {e}");
+            return;
+        }
+        Err(_) => {
+            debug!("peer read nothing for {} ms; dropping", limit.as_millis());
+            return;
+        }
     }
     let drain = async { while let Some(Ok(_)) = ws.next().await {} };
     if timeout(CLOSE_LINGER, drain).await.is_err() {
@@ -167,6 +198,7 @@ struct Connection {
     bucket: TokenBucket,
     dropped: u32,
     last_rate_error: Option<Instant>,
+    write_timeout: Duration,
     /// The session's span once joined (inside the connection's span).
     span: Span,
 }
@@ -188,19 +220,18 @@ impl Connection {
                 () = self.kill.cancelled() => break End::Dropped,
                 Some(out) = self.rx.recv() => match out {
                     Outbound::Text(text) => {
-                        if let Err(e) = self.ws.send(Message::Text(text)).await {
-                            debug!("send failed: {e}");
-                            break End::Dropped;
+                        if let Flow::Stop(end) = self.send_frame(Message::Text(text)).await {
+                            break end;
                         }
                     }
                     Outbound::Close { code, reason } => {
-                        close_ws(&mut self.ws, code, reason).await;
+                        self.close(code, reason).await;
                         break End::Closed;
                     }
                 },
                 () = sleep_until(hello_deadline), if self.joined.is_none() => {
                     info!("no hello in time; closing");
-                    close_ws(&mut self.ws, CLOSE_POLICY, "no hello in time").await;
+                    self.close(CLOSE_POLICY, "no hello in time").await;
                     break End::Closed;
                 }
                 frame = self.ws.next() => {
@@ -222,24 +253,28 @@ impl Connection {
     }
 
     async fn going_away(&mut self) {
-        let text = tether_proto::encode(&ServerMessage::GoingAway);
-        if self.ws.send(Message::Text(text.into())).await.is_ok() {
-            close_ws(&mut self.ws, CLOSE_GOING_AWAY, "server shutting down").await;
+        if let Flow::Continue = self.send(&ServerMessage::GoingAway).await {
+            self.close(CLOSE_GOING_AWAY, "server shutting down").await;
         }
     }
 
-    async fn send(&mut self, msg: &ServerMessage) -> Flow {
-        match self
-            .ws
-            .send(Message::Text(tether_proto::encode(msg).into()))
-            .await
-        {
+    async fn close(&mut self, code: u16, reason: &str) {
+        close_ws(&mut self.ws, code, reason, self.write_timeout).await;
+    }
+
+    async fn send_frame(&mut self, msg: Message) -> Flow {
+        match write(&mut self.ws, msg, self.write_timeout).await {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 debug!("send failed: {e}");
                 Flow::Stop(End::Dropped)
             }
         }
+    }
+
+    async fn send(&mut self, msg: &ServerMessage) -> Flow {
+        self.send_frame(Message::Text(tether_proto::encode(msg).into()))
+            .await
     }
 
     async fn error(&mut self, code: ErrorCode, message: impl Into<String>) -> Flow {
@@ -260,7 +295,7 @@ impl Connection {
             fatal: true,
         };
         if let Flow::Continue = self.send(&msg).await {
-            close_ws(&mut self.ws, CLOSE_POLICY, reason).await;
+            self.close(CLOSE_POLICY, reason).await;
         }
         Flow::Stop(End::Closed)
     }
@@ -280,6 +315,14 @@ impl Connection {
             }
         };
         let now = Instant::now();
+        // Every frame but a close counts against the rate limit, pings and
+        // pongs too (each is answered and takes the hub's lock below), and
+        // is counted before it costs anything.
+        if !matches!(msg, Message::Close(_)) {
+            if let Some(flow) = self.rate_limit(now).await {
+                return flow;
+            }
+        }
         if let Some(key) = &self.joined {
             // Every frame counts as "heard from", control frames included.
             // NotAttached means the hub moved the session on and already
@@ -289,16 +332,8 @@ impl Connection {
             }
         }
         match msg {
-            Message::Text(text) => {
-                if let Some(flow) = self.rate_limit(now).await {
-                    return flow;
-                }
-                self.on_text(text.as_str(), now).await
-            }
+            Message::Text(text) => self.on_text(text.as_str(), now).await,
             Message::Binary(_) => {
-                if let Some(flow) = self.rate_limit(now).await {
-                    return flow;
-                }
                 self.error(
                     ErrorCode::BadMessage,
                     "binary frames are not supported; send JSON text frames",
@@ -322,7 +357,7 @@ impl Connection {
         let limit = self.shared.config.rate_limit;
         if self.dropped > limit.close_after_dropped {
             warn!(dropped = self.dropped, "message flood; closing");
-            close_ws(&mut self.ws, CLOSE_POLICY, "message flood").await;
+            self.close(CLOSE_POLICY, "message flood").await;
             return Some(Flow::Stop(End::Dropped));
         }
         let due = self
@@ -347,9 +382,13 @@ impl Connection {
             code: CloseCode::from(CLOSE_TOO_BIG),
             reason: format!("frame exceeds {MAX_FRAME_BYTES} bytes").into(),
         };
-        if let Err(e) = self.ws.close(Some(frame)).await {
-            debug!("sending close failed: {e}");
-            return;
+        match timeout(self.write_timeout, self.ws.close(Some(frame))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!("sending close failed: {e}");
+                return;
+            }
+            Err(_) => return,
         }
         let tcp = self.ws.get_mut();
         let drain = async {
@@ -428,7 +467,7 @@ impl Connection {
                     return Flow::Continue;
                 }
                 if let Flow::Continue = self.send(&ServerMessage::Bye).await {
-                    close_ws(&mut self.ws, CLOSE_NORMAL, "bye").await;
+                    self.close(CLOSE_NORMAL, "bye").await;
                 }
                 Flow::Stop(End::Closed)
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,10 +17,34 @@ use crate::config::{AuthMode, ServerConfig};
 use crate::error::ServerError;
 use crate::hub::{Hub, HubConfig, HubStats};
 use crate::sfu::{self, rtc::PcFactory, SfuInput};
+use crate::slots::{Refused, Slots};
 use crate::{connection, presence};
 
 /// How long shutdown waits for connections to finish their close handshake.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(700);
+
+/// Logs refusals at accept at most once a second (a flood of them is the
+/// point of an attack, and must not become a flood of log lines).
+#[derive(Default)]
+struct RefusedLog {
+    last: Option<tokio::time::Instant>,
+    since: u64,
+}
+
+impl RefusedLog {
+    fn refused(&mut self, why: Refused, peer: SocketAddr) {
+        self.since += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            warn!(%peer, ?why, refused = self.since, "connection refused at accept");
+            self.last = Some(now);
+            self.since = 0;
+        }
+    }
+}
 
 /// State every connection task shares.
 pub(crate) struct Shared {
@@ -154,18 +178,26 @@ impl Server {
             sfu::run(shared.hub.clone(), factory, sfu_rx, stop.child_token())
                 .instrument(info_span!("sfu")),
         );
-        let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+        let slots = Arc::new(Slots::new(
+            shared.config.max_connections_per_ip,
+            shared.config.max_handshakes,
+            shared.config.max_connections,
+        ));
+        let mut refused_log = RefusedLog::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = stop.cancelled() => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let permit = permits.clone().try_acquire_owned().ok();
-                        let conn = connection::serve(tcp, peer, shared.clone(), stop.child_token(), permit);
-                        tasks.spawn(conn.instrument(info_span!("conn", %peer)));
-                    }
+                    Ok((tcp, peer)) => match slots.admit(peer.ip()) {
+                        Ok(ticket) => {
+                            let conn = connection::serve(tcp, peer, shared.clone(), stop.child_token(), ticket);
+                            tasks.spawn(conn.instrument(info_span!("conn", %peer)));
+                        }
+                        // Closed before any task or handshake is spent on it.
+                        Err(why) => refused_log.refused(why, peer),
+                    },
                     Err(e) => {
                         // Out of file descriptors and the like: back off briefly.
                         warn!("accept failed: {e}");

@@ -126,6 +126,31 @@ impl Client {
         }
     }
 
+    /// Connect from `source` (another loopback address is another client
+    /// machine as the server counts them), with a receive buffer of
+    /// `recv_buffer` bytes if given; the handshake's error if it fails.
+    pub async fn connect_from(
+        url: &str,
+        source: std::net::IpAddr,
+        recv_buffer: Option<u32>,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let addr: std::net::SocketAddr = url.trim_start_matches("ws://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        if let Some(bytes) = recv_buffer {
+            socket.set_recv_buffer_size(bytes).unwrap();
+        }
+        let tcp = socket.connect(addr).await?;
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        let (sink, stream) = ws.split();
+        Ok(Self {
+            sink: Arc::new(tokio::sync::Mutex::new(sink)),
+            stream,
+            last_sent: Arc::new(Mutex::new(Instant::now())),
+            pinger: None,
+        })
+    }
+
     /// The shared write half, for tests that write concurrently with reading.
     pub fn sink_handle(&self) -> Arc<tokio::sync::Mutex<SplitSink<Ws, Message>>> {
         self.sink.clone()
