@@ -17,7 +17,9 @@ pub use messages::{
     PeerPresence, ResumeRequest, ServerMessage, StreamRemovedReason,
 };
 pub use token::{Privileges, TokenClaims};
-pub use validate::{validate_channel, validate_name, validate_uid, ValidationError};
+pub use validate::{
+    validate_channel, validate_name, validate_uid, ValidationError, MAX_NAME_CHARS,
+};
 
 /// Version of the signalling protocol. A server refuses a `hello` whose version
 /// it does not speak with [`ErrorCode::VersionMismatch`].

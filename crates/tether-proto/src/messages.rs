@@ -204,6 +204,9 @@ pub enum ErrorCode {
     AlreadyJoined,
     /// The server is out of capacity.
     ServerBusy,
+    /// The channel has its most participants; joining again will not help
+    /// until someone leaves.
+    ChannelFull,
     /// Something went wrong inside the server.
     Internal,
 }

@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// many clients share one address (a NAT, a reverse proxy, a benchmark).
     #[arg(long, value_name = "N", default_value_t = tether_server::DEFAULT_MAX_CONNECTIONS_PER_IP)]
     pub max_connections_per_ip: usize,
+    /// Most participants in one channel.
+    #[arg(long, value_name = "N", default_value_t = tether_server::DEFAULT_MAX_PARTICIPANTS)]
+    pub max_participants: usize,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +130,7 @@ impl ServeArgs {
         config.media.bind_ip = self.media_ip;
         config.media.advertise_ip = self.advertise_ip;
         config.max_connections_per_ip = self.max_connections_per_ip;
+        config.max_participants = self.max_participants;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }

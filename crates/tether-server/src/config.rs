@@ -23,6 +23,9 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// with a few dozen people in calls stays under it).
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
 
+/// Default cap of participants per channel.
+pub const DEFAULT_MAX_PARTICIPANTS: usize = 100;
+
 /// The HMAC secret that signs and verifies join tokens. Its bytes never appear in logs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
@@ -137,6 +140,9 @@ pub struct ServerConfig {
     /// Most connections (handshaking or open) from one IPv4 address or one
     /// IPv6 /64; further ones are closed at accept.
     pub max_connections_per_ip: usize,
+    /// Most participants in one channel: at it, `welcome` (the whole
+    /// roster, names up to 64 characters) still fits a 64 KiB frame.
+    pub max_participants: usize,
     /// Per-connection rate limit.
     pub rate_limit: RateLimit,
     /// How long a departure stays listed in `welcome.departed`.
@@ -162,6 +168,7 @@ impl ServerConfig {
             max_connections: 10_000,
             max_handshakes: 512,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_participants: DEFAULT_MAX_PARTICIPANTS,
             rate_limit: RateLimit::default(),
             departed_ttl: Duration::from_secs(300),
             departed_max: 64,
@@ -196,6 +203,9 @@ impl ServerConfig {
         }
         if self.max_connections == 0 || self.max_handshakes == 0 {
             return Err(ConfigError::Invalid("max connections must be above 0"));
+        }
+        if self.max_participants == 0 {
+            return Err(ConfigError::Invalid("max participants must be above 0"));
         }
         if self.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid(

@@ -571,7 +571,19 @@ impl Connection {
             grant,
             conn: self.link.clone(),
         };
-        let (key, welcome) = self.shared.hub.join(req, now);
+        let channel = req.channel.clone();
+        let (key, welcome) = match self.shared.hub.join(req, now) {
+            Ok(joined) => joined,
+            Err(full) => {
+                let msg = format!(
+                    "channel {channel:?} is full ({} participants); try again when someone leaves",
+                    full.max
+                );
+                return self
+                    .fatal(ErrorCode::ChannelFull, msg, "channel full")
+                    .await;
+            }
+        };
         self.span =
             info_span!("session", channel = %key.channel, uid = key.uid, session = %key.session_id);
         self.joined = Some(key);

@@ -29,8 +29,8 @@ mod slots;
 pub use auth::{issue_token, sign_claims, verify_token, AuthError, Grant, IssueError};
 pub use config::{
     is_loopback, AuthMode, ConfigError, MediaConfig, RateLimit, Secret, ServerConfig,
-    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_PEER_STALE,
-    DEFAULT_PEER_TIMEOUT, DEFAULT_WRITE_TIMEOUT, MIN_SECRET_BYTES,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_PARTICIPANTS,
+    DEFAULT_PEER_STALE, DEFAULT_PEER_TIMEOUT, DEFAULT_WRITE_TIMEOUT, MIN_SECRET_BYTES,
 };
 pub use error::ServerError;
 pub use hub::HubStats;

@@ -120,6 +120,7 @@ impl Server {
             peer_stale: config.peer_stale,
             departed_ttl: config.departed_ttl,
             departed_max: config.departed_max,
+            max_participants: config.max_participants,
         }));
         let (sfu, sfu_rx) = mpsc::unbounded_channel();
         hub.set_media(sfu.clone());

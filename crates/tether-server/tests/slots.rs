@@ -241,3 +241,29 @@ async fn a_ping_flood_is_rate_limited_and_closed() {
     good.wait_for(SOON, "pong", |m| *m == ServerMessage::Pong { seq: 7 })
         .await;
 }
+
+#[tokio::test]
+async fn a_full_channel_says_so_and_closes() {
+    let mut config = open_config();
+    config.max_participants = 2;
+    let server = TestServer::start(config).await;
+    let (_a, _) = server.joined("demo", 1).await;
+    let (_b, _) = server.joined("demo", 2).await;
+    let mut c = server.client().await;
+    c.hello("demo", 3, None, None).await;
+    let (msgs, closed) = c.messages_then_close(SOON).await;
+    assert!(
+        matches!(
+            msgs.as_slice(),
+            [ServerMessage::Error {
+                code: ErrorCode::ChannelFull,
+                fatal: true,
+                ..
+            }]
+        ),
+        "{msgs:?}"
+    );
+    assert_eq!(closed.code, Some(1008));
+    // Another channel has room.
+    let (_d, _) = server.joined("other", 3).await;
+}

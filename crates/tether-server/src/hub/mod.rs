@@ -61,6 +61,14 @@ pub(crate) struct HubConfig {
     pub(crate) peer_stale: Duration,
     pub(crate) departed_ttl: Duration,
     pub(crate) departed_max: usize,
+    /// Most sessions in one channel (a new uid past it is refused).
+    pub(crate) max_participants: usize,
+}
+
+/// A join refused because the channel has its most participants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChannelFull {
+    pub(crate) max: usize,
 }
 
 /// Counts for monitoring and tests.
@@ -199,9 +207,22 @@ impl Hub {
 
     /// Join (or resume) a session. Returns the session's key and the `welcome`
     /// to send; the caller must send it before anything queued afterwards.
-    pub(crate) fn join(&self, req: JoinRequest, now: Instant) -> (SessionKey, ServerMessage) {
+    pub(crate) fn join(
+        &self,
+        req: JoinRequest,
+        now: Instant,
+    ) -> Result<(SessionKey, ServerMessage), ChannelFull> {
         let cfg = self.cfg;
         let mut channels = self.lock();
+        // A new uid past the cap is refused; a uid already in (resume, or
+        // joining again elsewhere) keeps its place.
+        if let Some(ch) = channels.get(&req.channel) {
+            if !ch.sessions.contains_key(&req.uid) && ch.sessions.len() >= cfg.max_participants {
+                return Err(ChannelFull {
+                    max: cfg.max_participants,
+                });
+            }
+        }
         let ch = channels.entry(req.channel.clone()).or_default();
         let uid = req.uid;
         let token_expires = req.grant.expires_in.map(|d| now + d);
@@ -308,7 +329,7 @@ impl Hub {
             uid,
             session_id,
         };
-        (key, welcome)
+        Ok((key, welcome))
     }
 
     /// Run `f` on the session if `conn` is attached to it.

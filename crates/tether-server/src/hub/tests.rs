@@ -14,6 +14,7 @@ fn hub() -> Hub {
         peer_stale: STALE,
         departed_ttl: Duration::from_secs(300),
         departed_max: 3,
+        max_participants: 5,
     })
 }
 
@@ -87,6 +88,7 @@ fn join_with(
         },
         now,
     )
+    .unwrap_or_else(|full| panic!("{full:?}"))
 }
 
 fn leave(uid: u32, reason: PeerLeaveReason) -> Result<ServerMessage, u16> {
@@ -463,4 +465,84 @@ fn token_expiry_kicks_the_session() {
         ]
     ));
     assert_eq!(a.drain(), vec![leave(2, PeerLeaveReason::Kicked)]);
+}
+
+fn request(uid: u32, peer: &Peer, name: String, resume: Option<String>) -> JoinRequest {
+    JoinRequest {
+        channel: "demo".into(),
+        uid,
+        name,
+        resume,
+        grant: open_grant(),
+        conn: peer.link.clone(),
+    }
+}
+
+#[test]
+fn a_full_channel_refuses_new_uids_and_keeps_its_members() {
+    let hub = hub(); // at most 5
+    let t0 = Instant::now();
+    let peers: Vec<Peer> = (0..7).map(|_| Peer::new(&hub)).collect();
+    let keys: Vec<SessionKey> = (1..=5u32)
+        .map(|uid| join(&hub, &peers[uid as usize - 1], uid, None, t0).0)
+        .collect();
+    let sixth = |p: &Peer| hub.join(request(6, p, "six".into(), None), t0);
+    assert_eq!(sixth(&peers[5]).err(), Some(ChannelFull { max: 5 }));
+    // A member resuming is not a new participant.
+    let resume = Some(keys[2].session_id.clone());
+    assert!(hub
+        .join(request(3, &peers[6], "user3".into(), resume), t0)
+        .is_ok());
+    // One leaves: there is room again.
+    hub.leave(&keys[0], peers[0].link.id, t0).expect("attached");
+    assert!(sixth(&peers[5]).is_ok());
+    assert_eq!(hub.stats().sessions, 5);
+}
+
+#[test]
+fn the_welcome_of_a_full_channel_fits_a_frame() {
+    let config = crate::ServerConfig::open_loopback();
+    let hub = Hub::new(HubConfig {
+        peer_timeout: TIMEOUT,
+        peer_stale: STALE,
+        departed_ttl: config.departed_ttl,
+        departed_max: config.departed_max,
+        max_participants: config.max_participants,
+    });
+    let t0 = Instant::now();
+    // The longest names (64 characters of 4 bytes), the longest uids, and
+    // a full list of departures.
+    let name = "\u{1D54F}".repeat(tether_proto::MAX_NAME_CHARS);
+    let mut peers = Vec::new();
+    let mut keys = Vec::new();
+    let mut next_uid = 4_000_000_000u32;
+    let mut add = |peers: &mut Vec<Peer>| {
+        let p = Peer::new(&hub);
+        let r = hub.join(request(next_uid, &p, name.clone(), None), t0);
+        next_uid += 1;
+        peers.push(p);
+        r
+    };
+    for _ in 0..config.departed_max {
+        keys.push(add(&mut peers).expect("room").0);
+    }
+    for (k, p) in keys.iter().zip(&peers) {
+        hub.leave(k, p.link.id, t0).expect("attached");
+    }
+    let mut last = None;
+    for _ in 0..config.max_participants {
+        last = Some(add(&mut peers).expect("room").1);
+    }
+    assert!(add(&mut peers).is_err(), "the cap holds");
+    let welcome = tether_proto::encode(&last.expect("joined"));
+    eprintln!(
+        "welcome at {} participants: {} bytes",
+        config.max_participants,
+        welcome.len()
+    );
+    assert!(
+        welcome.len() <= tether_proto::MAX_FRAME_BYTES,
+        "{}",
+        welcome.len()
+    );
 }
