@@ -203,6 +203,53 @@ async fn publish_needs_the_privilege() {
 }
 
 #[tokio::test]
+async fn a_renewal_without_the_publish_right_stops_publishing() {
+    let server = TestServer::start(token_config()).await;
+    let mut watcher = server.client().await;
+    watcher.hello("demo", 2, Some(token("demo", 2)), None).await;
+    watcher.expect_welcome().await;
+    let mut c = server.client().await;
+    c.hello("demo", 1, Some(token("demo", 1)), None).await;
+    c.expect_welcome().await;
+    c.send(&ClientMessage::Publish {
+        audio: true,
+        video: true,
+    })
+    .await;
+    watcher
+        .wait_for(SOON, "stream-added", |m| {
+            matches!(m, ServerMessage::StreamAdded { uid: 1, .. })
+        })
+        .await;
+    let no_publish =
+        tether_server::issue_token(&secret(), "demo", 1, Duration::from_secs(600), false).unwrap();
+    c.send(&ClientMessage::RenewToken { token: no_publish })
+        .await;
+    let said = c.collect_until_marker(9).await;
+    assert!(
+        said.iter().any(|m| matches!(
+            m,
+            ServerMessage::Error {
+                code: ErrorCode::NoPrivilege,
+                fatal: false,
+                ..
+            }
+        )),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| matches!(m, ServerMessage::TokenRenewed { .. })),
+        "{said:?}"
+    );
+    watcher
+        .wait_for(SOON, "stream-removed", |m| {
+            matches!(m, ServerMessage::StreamRemoved { uid: 1, .. })
+        })
+        .await;
+}
+
+#[tokio::test]
 async fn renew_token_extends_and_refuses_foreign_tokens() {
     let server = TestServer::start(token_config()).await;
     let short = tether_server::sign_claims(&secret(), &claims("demo", 1, 30)).unwrap();

@@ -248,6 +248,8 @@ impl Hub {
                 if was_reconnecting {
                     ch.broadcast(uid, &ServerMessage::PeerReconnected { uid });
                 }
+                // Resumed with a token that no longer grants publishing.
+                self.enforce_publish_right(ch, &req.channel, uid);
                 (id, true)
             }
             _ => {
@@ -407,6 +409,40 @@ impl Hub {
         })
     }
 
+    /// A session publishing without the publish right any more (a renewal
+    /// or resume with a no-publish token) stops: the SFU drops its media,
+    /// the others see `stream-removed`, and it is told why.
+    fn enforce_publish_right(&self, ch: &mut Channel, channel: &str, uid: u32) {
+        let Some(s) = ch.sessions.get_mut(&uid) else {
+            return;
+        };
+        if s.privileges.publish || s.publishing.is_none() {
+            return;
+        }
+        s.publishing = None;
+        info!(parent: &s.span, "publish right withdrawn; unpublished");
+        self.media(SfuInput::Unpublished {
+            channel: channel.to_owned(),
+            uid,
+            session_id: s.session_id.clone(),
+        });
+        if let Some(conn) = &s.conn {
+            conn.send_msg(&ServerMessage::Error {
+                code: ErrorCode::NoPrivilege,
+                message: "the new token does not grant the publish privilege; stopped publishing"
+                    .into(),
+                fatal: false,
+            });
+        }
+        ch.broadcast(
+            uid,
+            &ServerMessage::StreamRemoved {
+                uid,
+                reason: StreamRemovedReason::Unpublished,
+            },
+        );
+    }
+
     /// `unpublish`: announce if it was publishing.
     pub(crate) fn unpublish(&self, key: &SessionKey, conn: ConnId) -> Result<(), NotAttached> {
         let uid = key.uid;
@@ -448,6 +484,7 @@ impl Hub {
                 s.token_expires = grant.expires_in.map(|d| now + d);
                 info!(parent: &s.span, expires_in_ms = millis(expires_in), "token renewed");
             }
+            self.enforce_publish_right(ch, &key.channel, uid);
             ServerMessage::TokenRenewed {
                 expires_in_ms: millis(expires_in),
             }
