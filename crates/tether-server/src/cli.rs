@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Most participants in one channel.
     #[arg(long, value_name = "N", default_value_t = tether_server::DEFAULT_MAX_PARTICIPANTS)]
     pub max_participants: usize,
+    /// A web page origin allowed to connect (repeatable), e.g.
+    /// https://call.example.com; without it no web page may connect.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +135,7 @@ impl ServeArgs {
         config.media.advertise_ip = self.advertise_ip;
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.max_participants = self.max_participants;
+        config.allowed_origins = self.allowed_origins.clone();
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
     }

@@ -143,6 +143,12 @@ pub struct ServerConfig {
     /// Most participants in one channel: at it, `welcome` (the whole
     /// roster, names up to 64 characters) still fits a 64 KiB frame.
     pub max_participants: usize,
+    /// Web page origins allowed to connect (exact `Origin` header values,
+    /// e.g. `https://call.example.com`). A WebSocket handshake that carries
+    /// any other `Origin` (a browser on some web page) is refused with 403;
+    /// native clients send none. Empty by default: no web page may connect,
+    /// so a page the user visits cannot reach a server on their machine.
+    pub allowed_origins: Vec<String>,
     /// Per-connection rate limit.
     pub rate_limit: RateLimit,
     /// How long a departure stays listed in `welcome.departed`.
@@ -169,6 +175,7 @@ impl ServerConfig {
             max_handshakes: 512,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_participants: DEFAULT_MAX_PARTICIPANTS,
+            allowed_origins: Vec::new(),
             rate_limit: RateLimit::default(),
             departed_ttl: Duration::from_secs(300),
             departed_max: 64,

@@ -15,6 +15,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -74,7 +76,12 @@ pub(crate) async fn serve(
     if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES) {
         debug!(%peer, "setting the send buffer failed: {e}");
     }
-    let handshake = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config()));
+    let origins = shared.config.allowed_origins.clone();
+    // The callback's error type is tungstenite's (an HTTP response).
+    #[allow(clippy::result_large_err)]
+    let check_origin = move |req: &Request, resp: Response| check_origin(&origins, req, resp);
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, check_origin, Some(ws_config()));
     let ws = tokio::select! {
         () = shutdown.cancelled() => return,
         res = timeout(shared.config.handshake_timeout, handshake) => match res {
@@ -119,6 +126,31 @@ pub(crate) async fn serve(
     };
     conn.run(shutdown).await;
     drop(ticket);
+}
+
+/// Refuse a handshake from a web page whose origin is not allowed (see
+/// `ServerConfig::allowed_origins`).
+#[allow(clippy::result_large_err)] // tungstenite's callback signature
+fn check_origin(
+    allowed: &[String],
+    req: &Request,
+    resp: Response,
+) -> Result<Response, ErrorResponse> {
+    let Some(origin) = req.headers().get("origin") else {
+        return Ok(resp);
+    };
+    let allowed_here = origin
+        .to_str()
+        .is_ok_and(|o| allowed.iter().any(|a| a.eq_ignore_ascii_case(o)));
+    if allowed_here {
+        return Ok(resp);
+    }
+    info!(origin = ?origin, "handshake from a web page origin that is not allowed; refusing");
+    let mut refusal = ErrorResponse::new(Some(
+        "web pages may not connect to this server (Origin not allowed)".into(),
+    ));
+    *refusal.status_mut() = StatusCode::FORBIDDEN;
+    Err(refusal)
 }
 
 /// Write one frame, or fail after `limit`: a peer that stops reading must

@@ -267,3 +267,42 @@ async fn a_full_channel_says_so_and_closes() {
     // Another channel has room.
     let (_d, _) = server.joined("other", 3).await;
 }
+
+/// A WebSocket handshake as a browser on `origin` makes it.
+async fn connect_with_origin(
+    url: &str,
+    origin: &str,
+) -> Result<u16, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("Origin", origin.parse().unwrap());
+    let (_ws, resp) = tokio_tungstenite::connect_async(req).await?;
+    Ok(resp.status().as_u16())
+}
+
+#[tokio::test]
+async fn web_pages_may_not_connect_unless_their_origin_is_allowed() {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut config = open_config();
+    config.allowed_origins = vec!["https://call.example.com".into()];
+    let server = TestServer::start(config).await;
+    for origin in ["https://evil.example", "null", "http://localhost:1420"] {
+        match connect_with_origin(&server.url, origin).await {
+            Err(Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 403, "{origin}"),
+            other => panic!("{origin}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        connect_with_origin(&server.url, "https://call.example.com")
+            .await
+            .unwrap(),
+        101
+    );
+    // Native clients send no Origin.
+    let (_c, _) = server.joined("demo", 1).await;
+    // The default (what the app's built-in server runs) allows no page.
+    let plain = TestServer::start(open_config()).await;
+    assert!(connect_with_origin(&plain.url, "https://call.example.com")
+        .await
+        .is_err());
+}
