@@ -151,6 +151,11 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Per-connection rate limit.
     pub rate_limit: RateLimit,
+    /// Per-connection limit of `publisher-offer` and `subscriber-restart`:
+    /// each costs the SFU a negotiation (and up to 500 ms of gathering on its
+    /// channel's task). Past it they are answered `RATE_LIMITED` and dropped;
+    /// `close_after_dropped` is not used.
+    pub negotiation_limit: RateLimit,
     /// How long a departure stays listed in `welcome.departed`.
     pub departed_ttl: Duration,
     /// Most departures listed per channel.
@@ -177,6 +182,11 @@ impl ServerConfig {
             max_participants: DEFAULT_MAX_PARTICIPANTS,
             allowed_origins: Vec::new(),
             rate_limit: RateLimit::default(),
+            negotiation_limit: RateLimit {
+                per_second: 1.0,
+                burst: 10,
+                close_after_dropped: u32::MAX,
+            },
             departed_ttl: Duration::from_secs(300),
             departed_max: 64,
             media: MediaConfig::default(),

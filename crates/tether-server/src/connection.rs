@@ -109,6 +109,7 @@ pub(crate) async fn serve(
     debug!(conn = id, "connected");
     let conn = Connection {
         bucket: TokenBucket::new(shared.config.rate_limit, now),
+        negotiations: TokenBucket::new(shared.config.negotiation_limit, now),
         ws,
         link: ConnLink {
             id,
@@ -228,6 +229,7 @@ struct Connection {
     kill: CancellationToken,
     joined: Option<SessionKey>,
     bucket: TokenBucket,
+    negotiations: TokenBucket,
     dropped: u32,
     last_rate_error: Option<Instant>,
     write_timeout: Duration,
@@ -502,6 +504,16 @@ impl Connection {
                     self.close(CLOSE_NORMAL, "bye").await;
                 }
                 Flow::Stop(End::Closed)
+            }
+            ClientMessage::PublisherOffer { .. } | ClientMessage::SubscriberRestart
+                if !self.negotiations.try_take(now) =>
+            {
+                let l = self.shared.config.negotiation_limit;
+                let msg = format!(
+                    "too many renegotiations (limit {}/s, burst {}); this one was dropped",
+                    l.per_second, l.burst
+                );
+                self.error(ErrorCode::RateLimited, msg).await
             }
             ClientMessage::PublisherOffer { sdp } => self.media(key, Signal::PublisherOffer(sdp)),
             ClientMessage::SubscriberAnswer { sdp } => {

@@ -306,3 +306,29 @@ async fn web_pages_may_not_connect_unless_their_origin_is_allowed() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn renegotiation_floods_are_limited_per_member() {
+    let server = TestServer::start(open_config()).await;
+    let (mut c, _) = server.joined("demo", 1).await;
+    for _ in 0..30 {
+        c.send(&ClientMessage::SubscriberRestart).await;
+    }
+    let said = c.collect_until_marker(3).await;
+    let limited = said
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    fatal: false,
+                    ..
+                }
+            )
+        })
+        .count();
+    // A burst of 10 goes to the SFU; the other 20 are refused (one may have
+    // refilled on a slow machine).
+    assert!((19..=20).contains(&limited), "{limited}: {said:?}");
+}
