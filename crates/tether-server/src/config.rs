@@ -44,13 +44,18 @@ impl Secret {
         Ok(Self(trimmed.to_vec()))
     }
 
-    /// Read a secret from a file (see [`Secret::from_bytes`]).
+    /// Read a secret from a file (see [`Secret::from_bytes`]); what is
+    /// weak about it (see [`secret_file_warnings`]) is logged as a warning.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::SecretFile {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_bytes(&bytes)
+        let secret = Self::from_bytes(&bytes)?;
+        for warning in secret_file_warnings(path, &secret) {
+            tracing::warn!(path = %path.display(), "{warning}");
+        }
+        Ok(secret)
     }
 
     /// The secret's bytes.
@@ -63,6 +68,39 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Secret({} bytes)", self.0.len())
     }
+}
+
+/// Length a new secret should have (HS256's key size); shorter ones are
+/// accepted down to [`MIN_SECRET_BYTES`] with a warning.
+pub const RECOMMENDED_SECRET_BYTES: usize = 32;
+
+/// What is weak about a secret file: shorter than
+/// [`RECOMMENDED_SECRET_BYTES`], or readable by other users (Unix).
+pub fn secret_file_warnings(path: &Path, secret: &Secret) -> Vec<String> {
+    let mut out = Vec::new();
+    if secret.0.len() < RECOMMENDED_SECRET_BYTES {
+        out.push(format!(
+            "the secret is {} bytes; make new secrets {RECOMMENDED_SECRET_BYTES} bytes or more \
+             (head -c 32 /dev/urandom | base64 > FILE)",
+            secret.0.len()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "the secret file is readable by other users (mode {:o}); chmod 600 it",
+                    mode & 0o777
+                ));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    out
 }
 
 /// How clients are admitted.
@@ -302,6 +340,26 @@ mod tests {
         ));
         assert!(Secret::from_bytes(b"   \n").is_err());
         assert_eq!(format!("{s:?}"), "Secret(16 bytes)");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn weak_secret_files_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tether-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("secret");
+        std::fs::write(&path, [b'k'; 20]).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let s = Secret::from_file(&path).expect("long enough to accept");
+        let w = secret_file_warnings(&path, &s);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("20 bytes") && w[1].contains("644"), "{w:?}");
+        std::fs::write(&path, [b'k'; 32]).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let s = Secret::from_file(&path).expect("fine");
+        assert!(secret_file_warnings(&path, &s).is_empty());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

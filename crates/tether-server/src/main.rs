@@ -28,6 +28,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every connection is a file descriptor (and each call's media a few
+/// more): raise the soft limit (often 1024) to the hard one, and say so
+/// when that is still below what the connection cap needs.
+#[cfg(unix)]
+fn raise_fd_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(open_files = limit, "file descriptor limit");
+            if limit < max_connections as u64 {
+                tracing::warn!(
+                    open_files = limit,
+                    max_connections,
+                    "the file descriptor limit is below the connection cap; raise it (ulimit -n)"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the file descriptor limit: {e}"),
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_fd_limit(_max_connections: usize) {}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("tether-server: error: {message}");
     ExitCode::FAILURE
@@ -38,6 +61,7 @@ fn serve(args: &cli::ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e),
     };
+    raise_fd_limit(config.max_connections);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
