@@ -55,6 +55,26 @@ pub mod fuzzing {
         crate::sfu::room::parse_candidate(json)
     }
 
+    /// Drive the hub (channels, sessions, presence timers) with ops read
+    /// from `data`; panics when one of its invariants breaks.
+    pub fn hub_ops(data: &[u8]) {
+        crate::hub::fuzz::run(data);
+    }
+
+    /// Feed RTP packets parsed from `data` to the SFU's ingress filter;
+    /// panics when it forwards a packet on another SSRC than the stream's.
+    pub fn rtp_ingress(packets: Vec<rtc::rtp::Packet>) {
+        let Some(primary) = packets.first().map(|p| p.header.ssrc) else {
+            return;
+        };
+        let mut ingress = crate::sfu::ingress::Ingress::new(primary);
+        for p in packets {
+            if let Some(out) = ingress.accept(p) {
+                assert_eq!(out.header.ssrc, primary);
+            }
+        }
+    }
+
     /// Rewrite host candidates to `advertise_ip`, as the server does to every
     /// SDP it sends (`MediaConfig::advertise_ip`).
     pub fn advertise(sdp: String, advertise_ip: std::net::IpAddr) -> String {

@@ -23,6 +23,7 @@ use crate::auth::Grant;
 use crate::sfu::SfuInput;
 
 mod channel;
+pub(crate) mod fuzz;
 mod link;
 
 use channel::{millis, Channel, Session, UNMUTED};

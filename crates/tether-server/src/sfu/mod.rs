@@ -17,7 +17,7 @@
 
 pub(crate) mod candidate;
 mod forward;
-mod ingress;
+pub(crate) mod ingress;
 pub(crate) mod room;
 pub(crate) mod rtc;
 
