@@ -10,6 +10,13 @@
 //! that instance exits later, the next `ensure` (every join, and a watcher
 //! every few seconds while shared) takes the port over, and clients reconnect
 //! to this app's own server.
+//!
+//! Answering `welcome` proves nothing (any local process, another user's
+//! included, could listen on the port first and collect the calls). The app
+//! that starts the server gives it a random key and writes the key to
+//! [`key_file`] (0600, in a 0700 folder of this user's); a prober sends a
+//! random challenge in the handshake and shares the server only if the
+//! proof that comes back is right (see `tether_server`'s `instance` module).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +27,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::{info, warn};
 
 use tether_proto::{decode_server, encode, ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use tether_server::{AuthMode, Server, ServerConfig, ServerError, ServerHandle};
+use tether_server::{
+    instance_proof, new_instance_key, AuthMode, Secret, Server, ServerConfig, ServerError,
+    ServerHandle, CHALLENGE_HEADER, PROOF_HEADER,
+};
 
 use crate::error::{ErrorCode, IpcError, IpcResult};
 
@@ -175,9 +185,16 @@ impl Embedded {
         let mut config = ServerConfig::new(listen, AuthMode::Open);
         // Asked for explicitly through HOST_ENV.
         config.allow_open_on_public = !host.is_loopback();
+        let key = new_instance_key();
+        config.instance_key = Some(key.clone());
         match Server::bind(config).await {
             Ok(server) => {
                 let url = format!("ws://{}", server.local_addr());
+                // Without the file, other Tethers of this user cannot share
+                // the server (they say so); this one still works.
+                if let Err(e) = write_key(server.local_addr().port(), &key) {
+                    warn!("cannot write the built-in server's key file: {}", e.message);
+                }
                 let was_shared = matches!(state.mode, Mode::Shared { .. });
                 state.handle = Some(server.handle());
                 state.mode = Mode::Own { url: url.clone() };
@@ -208,6 +225,35 @@ impl Embedded {
     }
 }
 
+/// Where the key of the built-in server on `port` is kept: this user's
+/// runtime folder (`XDG_RUNTIME_DIR`), else their cache folder, under
+/// `tether/`.
+pub fn key_file(port: u16) -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            if cfg!(windows) {
+                std::env::var_os("LOCALAPPDATA").map(std::path::PathBuf::from)
+            } else {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache"))
+            }
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("tether").join(format!("embedded-{port}.key"))
+}
+
+fn write_key(port: u16, key: &Secret) -> IpcResult<()> {
+    let path = key_file(port);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .and_then(|()| crate::logging::private_dir(dir))
+            .map_err(|e| {
+                IpcError::new(ErrorCode::Io, format!("cannot make {}: {e}", dir.display()))
+            })?;
+    }
+    crate::settings::write_atomic(&path, key.as_bytes())
+}
+
 /// Ask `url` whether it is a Tether server in open mode (see the module doc).
 pub async fn probe(url: &str) -> Probe {
     match tokio::time::timeout(PROBE_TIMEOUT, probe_inner(url)).await {
@@ -217,10 +263,30 @@ pub async fn probe(url: &str) -> Probe {
 }
 
 async fn probe_inner(url: &str) -> Probe {
-    let (mut ws, _response) = match tokio_tungstenite::connect_async(url).await {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let challenge = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let mut request = match url.into_client_request() {
+        Ok(r) => r,
+        Err(e) => return Probe::NotTether(format!("bad URL: {e}")),
+    };
+    if let Ok(value) = challenge.parse() {
+        request.headers_mut().insert(CHALLENGE_HEADER, value);
+    }
+    let (mut ws, response) = match tokio_tungstenite::connect_async(request).await {
         Ok(ok) => ok,
         Err(e) => return Probe::NotTether(format!("no WebSocket: {e}")),
     };
+    let port = url_port(url);
+    let proven = port.is_some_and(|port| {
+        let key = std::fs::read(key_file(port))
+            .ok()
+            .and_then(|k| Secret::from_bytes(&k).ok());
+        let proof = response
+            .headers()
+            .get(PROOF_HEADER)
+            .and_then(|v| v.to_str().ok());
+        matches!((key, proof), (Some(k), Some(p)) if instance_proof(&k, &challenge) == p)
+    });
     let hello = ClientMessage::Hello {
         version: PROTOCOL_VERSION,
         channel: format!("tether-probe-{:016x}", fastrand::u64(..)),
@@ -250,7 +316,15 @@ async fn probe_inner(url: &str) -> Probe {
                     let _closed =
                         tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
                 }
-                Probe::OpenTether
+                if proven {
+                    Probe::OpenTether
+                } else {
+                    Probe::NotTether(
+                        "it answers as an open Tether server but cannot prove it is one of \
+                         this user's (no key, or a wrong proof)"
+                            .into(),
+                    )
+                }
             }
             Ok(ServerMessage::Error { code, message, .. }) => {
                 Probe::Refused(format!("{}: {message}", encode(&code).trim_matches('"')))
@@ -260,4 +334,9 @@ async fn probe_inner(url: &str) -> Probe {
         };
     }
     Probe::NotTether("closed without answering".into())
+}
+
+/// The port of a `ws://host:port` URL.
+fn url_port(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }

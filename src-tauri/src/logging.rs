@@ -78,7 +78,7 @@ pub fn init(log_dir: &Path) -> LogGuard {
 
 /// Logs name peers' addresses and servers: the folder is the user's only
 /// (0700; the appender's files inside are then unreadable to others).
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

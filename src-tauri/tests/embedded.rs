@@ -135,3 +135,32 @@ async fn a_tether_that_wants_tokens_is_not_shared() {
     );
     handle.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_server_that_cannot_prove_it_is_ours_is_not_shared() {
+    // Someone else's open server squatting the port (it has no key of ours).
+    let server = tether_server::Server::bind(tether_server::ServerConfig::open_loopback())
+        .await
+        .expect("bind");
+    let addr = server.local_addr();
+    let handle = server.handle();
+    tokio::spawn(server.run(std::future::pending()));
+    let url = format!("ws://{addr}");
+    assert!(
+        matches!(probe(&url).await, Probe::NotTether(why) if why.contains("prove")),
+        "an unproven server is not shared"
+    );
+    let err = Embedded::new(addr.port())
+        .ensure()
+        .await
+        .expect_err("not shared");
+    assert!(err.message.contains("prove"), "{}", err.message);
+    // A stale key file of ours does not help it either.
+    let key = tether_server::new_instance_key();
+    let path = tether_app::embedded::key_file(addr.port());
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&path, key.as_bytes()).expect("write");
+    assert!(matches!(probe(&url).await, Probe::NotTether(_)));
+    std::fs::remove_file(&path).ok();
+    handle.shutdown();
+}

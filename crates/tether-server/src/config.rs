@@ -187,6 +187,9 @@ pub struct ServerConfig {
     /// native clients send none. Empty by default: no web page may connect,
     /// so a page the user visits cannot reach a server on their machine.
     pub allowed_origins: Vec<String>,
+    /// With a key, the handshake answers a [`crate::CHALLENGE_HEADER`] with
+    /// its proof (see `instance`): the desktop app's built-in server.
+    pub instance_key: Option<Secret>,
     /// Per-connection rate limit.
     pub rate_limit: RateLimit,
     /// Per-connection limit of `publisher-offer` and `subscriber-restart`:
@@ -219,6 +222,7 @@ impl ServerConfig {
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
             max_participants: DEFAULT_MAX_PARTICIPANTS,
             allowed_origins: Vec::new(),
+            instance_key: None,
             rate_limit: RateLimit::default(),
             negotiation_limit: RateLimit {
                 per_second: 1.0,

@@ -77,11 +77,14 @@ pub(crate) async fn serve(
         debug!(%peer, "setting the send buffer failed: {e}");
     }
     let origins = shared.config.allowed_origins.clone();
+    let key = shared.config.instance_key.clone();
     // The callback's error type is tungstenite's (an HTTP response).
     #[allow(clippy::result_large_err)]
-    let check_origin = move |req: &Request, resp: Response| check_origin(&origins, req, resp);
+    let on_request = move |req: &Request, resp: Response| {
+        check_origin(&origins, req, resp).map(|resp| prove_instance(key.as_ref(), req, resp))
+    };
     let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, check_origin, Some(ws_config()));
+        tokio_tungstenite::accept_hdr_async_with_config(tcp, on_request, Some(ws_config()));
     let ws = tokio::select! {
         () = shutdown.cancelled() => return,
         res = timeout(shared.config.handshake_timeout, handshake) => match res {
@@ -152,6 +155,25 @@ fn check_origin(
     ));
     *refusal.status_mut() = StatusCode::FORBIDDEN;
     Err(refusal)
+}
+
+/// Answer a prober's challenge with our proof, when we have a key.
+fn prove_instance(key: Option<&crate::Secret>, req: &Request, mut resp: Response) -> Response {
+    let Some(key) = key else {
+        return resp;
+    };
+    let challenge = req
+        .headers()
+        .get(crate::CHALLENGE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|c| c.len() <= crate::MAX_CHALLENGE);
+    if let Some(challenge) = challenge {
+        let proof = crate::instance_proof(key, challenge);
+        if let Ok(value) = proof.parse() {
+            resp.headers_mut().insert(crate::PROOF_HEADER, value);
+        }
+    }
+    resp
 }
 
 /// Write one frame, or fail after `limit`: a peer that stops reading must

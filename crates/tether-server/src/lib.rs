@@ -20,6 +20,7 @@ mod config;
 mod connection;
 mod error;
 mod hub;
+mod instance;
 mod presence;
 mod ratelimit;
 mod server;
@@ -34,6 +35,9 @@ pub use config::{
 };
 pub use error::ServerError;
 pub use hub::HubStats;
+pub use instance::{
+    instance_proof, new_instance_key, CHALLENGE_HEADER, MAX_CHALLENGE, PROOF_HEADER,
+};
 pub use server::{Server, ServerHandle};
 
 /// The server's parsers of remote input, exposed for the fuzz targets in
